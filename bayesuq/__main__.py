@@ -1,0 +1,3 @@
+from bayesuq.cli import main
+
+raise SystemExit(main())

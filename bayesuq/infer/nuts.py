@@ -1,0 +1,498 @@
+"""The No-U-Turn Sampler over NumPyro, with compiled, cached, chunked and self-healing runs.
+
+The sampler is NumPyro's NUTS (Hoffman & Gelman 2014, "The No-U-Turn Sampler", JMLR 15;
+multinomial trajectory sampling and windowed step-size/mass-matrix adaptation as in
+Betancourt 2017, "A Conceptual Introduction to Hamiltonian Monte Carlo", arXiv:1701.02434).
+It targets ``p(theta | y) ∝ p(y | theta) p(theta)`` through the potential
+``U(z) = -log p(y, T(z)) - log|det J_T(z)|`` on the unconstrained scale ``z``.
+
+What this module adds around it:
+
+* two ahead-of-time compiled programs per model and configuration (init, and a chunk of
+  ``lax.scan`` steps), with the data as *arguments*, cached in-process and on disk;
+* robust starting points (:mod:`bayesuq.infer.init`);
+* detection of stuck chains and their recovery (re-initialised from a healthy chain's
+  state and re-run), reported in ``attrs`` and by :func:`bayesuq.diagnose`;
+* an ``InferenceData`` with named dims (:mod:`bayesuq.infer.convert`).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.infer import NUTS
+
+from bayesuq.diagnostics.chains import find_stuck_chains
+from bayesuq.infer import init as initialisation
+from bayesuq.infer.arguments import check_choice, check_int, check_open_unit
+from bayesuq.infer.batching import METHODS, batch_over, resolve_method
+from bayesuq.infer.compilation import ProgramCache, compile_ahead
+from bayesuq.infer.convert import build_inference_data, compute_log_likelihood
+from bayesuq.infer.data import PreparedData, prepare_data
+from bayesuq.infer.loop import chunk_length, run_in_chunks
+from bayesuq.infer.sites import inspect_model
+from bayesuq.precision import x64_enabled
+
+RECOVERY_ATTEMPTS = 2
+PROGRAMS = ProgramCache()
+
+
+class NutsConfig(NamedTuple):
+    """Everything that shapes the compiled NUTS programs."""
+
+    chains: int
+    warmup: int
+    draws: int
+    target_accept: float
+    max_tree_depth: int
+    dense_mass: bool
+    chain_method: str
+    chunk: int
+
+
+@dataclass(frozen=True)
+class NutsPrograms:
+    """Compiled init and step-chunk programs for one model, data shape and configuration."""
+
+    init: Any
+    chunk: Any
+
+
+def _statistics(state: Any, max_tree_depth: int) -> dict[str, jax.Array]:
+    """Per-iteration sampler statistics (ArviZ names) from a NumPyro ``HMCState``.
+
+    The tree depth is recovered from the number of leapfrog steps:
+    ``depth = floor(log2(n_steps)) + 1`` (a full tree of depth d has 2^d - 1 steps).
+    """
+    n_steps = state.num_steps
+    depth = jnp.floor(jnp.log2(jnp.maximum(n_steps, 1))).astype(jnp.int32) + 1
+    return {
+        "diverging": state.diverging,
+        "n_steps": n_steps,
+        "tree_depth": depth,
+        "reached_max_treedepth": depth >= max_tree_depth,
+        "energy": state.energy,
+        "step_size": state.adapt_state.step_size,
+        "lp": -state.potential_energy,
+        "acceptance_rate": state.accept_prob,
+    }
+
+
+def _build_programs(
+    model: Callable,
+    data: PreparedData,
+    config: NutsConfig,
+    z_template: Any,
+    potential_fn_gen: Callable,
+) -> NutsPrograms:
+    """Trace, lower and compile the batched init and chunk programs."""
+    kernel = NUTS(
+        model,
+        target_accept_prob=config.target_accept,
+        max_tree_depth=config.max_tree_depth,
+        dense_mass=config.dense_mass,
+    )
+
+    def init_one(key, fixed, mask, arrays):
+        kwargs = data.call_kwargs(arrays)
+        key_start, key_kernel = jax.random.split(key)
+        position, valid = initialisation.start_point(
+            key_start, potential_fn_gen(**kwargs), fixed, mask
+        )
+        return kernel.init(key_kernel, config.warmup, position, (), kwargs), valid
+
+    def chunk_one(state, arrays):
+        kwargs = data.call_kwargs(arrays)
+        constrain = kernel.postprocess_fn((), kwargs)
+
+        def step(state, _):
+            state = kernel.sample(state, (), kwargs)
+            return state, (constrain(state.z), _statistics(state, config.max_tree_depth))
+
+        return jax.lax.scan(step, state, None, length=config.chunk)
+
+    init_batched = batch_over(init_one, config.chain_method, n_batched=3)
+    chunk_batched = batch_over(chunk_one, config.chain_method, n_batched=1)
+    keys = jax.random.split(jax.random.PRNGKey(0), config.chains)
+    fixed, mask = initialisation.no_fixed_values(z_template, config.chains)
+    init_program = compile_ahead(init_batched, keys, fixed, mask, data.arrays)
+    state_shape = jax.eval_shape(init_batched, keys, fixed, mask, data.arrays)[0]
+    chunk_program = compile_ahead(chunk_batched, state_shape, data.arrays)
+    return NutsPrograms(init=init_program, chunk=chunk_program)
+
+
+def _check_arguments(
+    chains: Any,
+    draws: Any,
+    warmup: Any,
+    seed: Any,
+    target_accept: Any,
+    max_tree_depth: Any,
+    chain_method: Any,
+) -> None:
+    check_int("chains", chains, minimum=1)
+    check_int("draws", draws, minimum=1)
+    check_int("warmup", warmup, minimum=0)
+    check_int("seed", seed, minimum=0)
+    check_open_unit("target_accept", target_accept)
+    check_int("max_tree_depth", max_tree_depth, minimum=1)
+    check_choice("chain_method", chain_method, METHODS)
+
+
+def _starting_values(
+    model: Callable,
+    data: PreparedData,
+    z_template: Any,
+    chains: int,
+    init: Mapping[str, Any] | None,
+) -> tuple[dict, dict]:
+    """``(fixed, mask)`` for the init program: the user's values where given."""
+    fixed, mask = initialisation.no_fixed_values(z_template, chains)
+    if init:
+        user = initialisation.user_init_unconstrained(model, data, dict(init), chains)
+        fixed, mask = initialisation.fix_values(fixed, mask, user)
+    return fixed, mask
+
+
+def _repair_invalid_starts(
+    key: jax.Array,
+    invalid: np.ndarray,
+    start: tuple[dict, dict],
+    z_template: Any,
+    *,
+    model: Callable,
+    data: PreparedData,
+    potential_fn_gen: Callable,
+    postprocess_fn_gen: Callable,
+    user_init: bool,
+) -> dict:
+    """Replace the candidates of chains without a finite start, or raise naming the site."""
+    chains = np.flatnonzero(invalid).tolist()
+    if not user_init:
+        wide = initialisation.uniform_candidates(
+            key, z_template, len(chains), initialisation.FALLBACK_CANDIDATES
+        )
+        search = jax.jit(
+            jax.vmap(
+                lambda c, arrays: initialisation.pick_candidate(
+                    potential_fn_gen(**data.call_kwargs(arrays)), c
+                ),
+                in_axes=(0, None),
+            )
+        )
+        positions, found = search(wide, data.arrays)
+        if bool(jnp.all(found)):
+            return initialisation.fix_values(*start, jax.device_get(positions), chains)
+        first = jax.tree.map(lambda x: x[0, 0], wide)
+    else:
+        first = jax.tree.map(lambda x: x[chains[0]], start[0])
+    reason = initialisation.explain_init_failure(model, data, postprocess_fn_gen, first)
+    tried = (
+        "at the values given in init"
+        if user_init
+        else f"at any of {initialisation.FALLBACK_CANDIDATES} points drawn uniformly from "
+        f"(-2, 2) on the unconstrained scale"
+    )
+    raise RuntimeError(
+        f"could not initialise chain(s) {chains}: the log density is not finite {tried}; "
+        f"{reason}. Pass init={{site: value}} with values inside each site's support."
+    )
+
+
+def _run(
+    programs: NutsPrograms,
+    key: jax.Array,
+    start: tuple[dict, dict],
+    data: PreparedData,
+    config: NutsConfig,
+    progress: bool,
+    desc: str,
+) -> tuple[dict, dict, Any, np.ndarray]:
+    """One pass of init, warm-up and sampling for all chains.
+
+    Returns
+    -------
+    (draws, stats, final unconstrained positions, valid-start flags)
+    """
+    keys = jax.random.split(key, config.chains)
+    state, valid = programs.init(keys, *start, data.arrays)
+    valid = np.asarray(valid)
+    if not valid.all():
+        return {}, {}, None, valid
+    total = config.warmup + config.draws
+
+    def postfix(out):
+        stats = out[1]
+        return {
+            "step": f"{float(jnp.median(stats['step_size'][:, -1])):.3g}",
+            "depth": int(jnp.max(stats["tree_depth"])),
+        }
+
+    state, outputs = run_in_chunks(
+        programs.chunk,
+        state,
+        data.arrays,
+        total=total,
+        chunk=config.chunk,
+        progress=progress,
+        desc=desc,
+        postfix=postfix,
+    )
+    host = jax.device_get(outputs)
+    joined = jax.tree.map(lambda *xs: np.concatenate(xs, axis=1)[:, config.warmup : total], *host)
+    draws, stats = joined
+    return draws, stats, state.z, valid
+
+
+def _merge_chains(old: dict, new: dict, chains: list[int]) -> dict:
+    """``old`` with the rows of ``chains`` taken from ``new`` (host arrays)."""
+    merged = {}
+    for name, value in old.items():
+        value = np.array(value)
+        value[chains] = new[name][chains]
+        merged[name] = value
+    return merged
+
+
+def _recover(
+    key: jax.Array,
+    stuck: dict[int, str],
+    first: tuple[dict, dict, Any],
+    start: tuple[dict, dict],
+    *,
+    programs: NutsPrograms,
+    data: PreparedData,
+    config: NutsConfig,
+    z_template: Any,
+    progress: bool,
+) -> tuple[dict, dict, dict[int, str], list[str]]:
+    """Re-run stuck chains from a healthy chain's final state (or fresh points if none).
+
+    The compiled programs are re-used: all chains run again, and only the stuck chains'
+    results are kept.
+    """
+    draws, stats, final_z = first
+    messages: list[str] = []
+    for attempt in range(1, RECOVERY_ATTEMPTS + 1):
+        bad = sorted(stuck)
+        healthy = [c for c in range(config.chains) if c not in stuck]
+        key, k_run = jax.random.split(key)
+        if healthy:
+            donors = [healthy[i % len(healthy)] for i in range(len(bad))]
+            source = f"the final state of chain(s) {donors}"
+            donor_z = {name: np.asarray(z)[donors] for name, z in final_z.items()}
+            restart = initialisation.fix_values(*start, donor_z, bad)
+        else:
+            source = "fresh uniform(-2, 2) points"
+            restart = initialisation.no_fixed_values(z_template, config.chains)
+        new_draws, new_stats, new_z, valid = _run(
+            programs, k_run, restart, data, config, progress, f"re-running chains {bad}"
+        )
+        if not valid.all():
+            break
+        draws = _merge_chains(draws, new_draws, bad)
+        stats = _merge_chains(stats, new_stats, bad)
+        final_z = _merge_chains(jax.device_get(final_z), jax.device_get(new_z), bad)
+        for c in bad:
+            messages.append(
+                f"{stuck[c]}; re-initialised it from {source} and re-ran warm-up and sampling "
+                f"(attempt {attempt}; pass recover=False to keep stuck chains)"
+            )
+        stuck = find_stuck_chains(stats["step_size"], stats["lp"])
+        if not stuck:
+            break
+    return draws, stats, stuck, messages
+
+
+def nuts(
+    model: Callable,
+    data: Mapping[str, Any] | None = None,
+    *,
+    chains: int = 4,
+    draws: int = 1000,
+    warmup: int = 1000,
+    seed: int = 0,
+    target_accept: float = 0.8,
+    max_tree_depth: int = 10,
+    dense_mass: bool = False,
+    init: Mapping[str, Any] | None = None,
+    chain_method: str = "auto",
+    progress: bool = True,
+    log_likelihood: bool = False,
+    recover: bool = True,
+    dims: Mapping[str, list[str]] | None = None,
+    coords: Mapping[str, list] | None = None,
+) -> az.InferenceData:
+    """Sample a NumPyro model's posterior with NUTS and return ``arviz.InferenceData``.
+
+    Parameters
+    ----------
+    model
+        NumPyro model function, called as ``model(**data)``.
+    data
+        Mapping of model argument to array, number, pandas Series/DataFrame, or ``None``
+        (pandas indexes become coordinates of the matching plate dims).
+    chains, draws, warmup
+        Number of chains, kept draws per chain and warm-up (adaptation) iterations.
+    seed
+        Non-negative integer seed; the same seed gives identical draws.
+    target_accept
+        Target mean acceptance probability of step-size adaptation (dual averaging).
+    max_tree_depth
+        Maximum NUTS tree depth (at most ``2**max_tree_depth - 1`` leapfrog steps).
+    dense_mass
+        Adapt a dense (full covariance) mass matrix instead of a diagonal one.
+    init
+        Optional starting values on the constrained scale, ``site -> value`` (one value for
+        all chains, or one per chain with a leading chain axis). Other sites start at
+        uniform(-2, 2) on the unconstrained scale (best of 4 candidates).
+    chain_method
+        ``"auto"`` (vectorised on one device, parallel over several), ``"vectorized"``,
+        ``"parallel"`` or ``"sequential"``.
+    progress
+        Show a progress bar.
+    log_likelihood
+        Add the pointwise ``log_likelihood`` group (for ``arviz.loo``/``compare``).
+    recover
+        Re-initialise and re-run chains that end warm-up stuck (collapsed step size or
+        frozen), with a warning that says so.
+    dims, coords
+        Override the inferred dim names (``site -> [dim, ...]``) and labels.
+
+    Returns
+    -------
+    arviz.InferenceData
+        ``posterior`` (latent and deterministic sites), ``sample_stats``, ``observed_data``,
+        ``constant_data``, optionally ``log_likelihood``; ``attrs`` hold the seed,
+        configuration, versions, device, ``compile_seconds`` and ``sampling_seconds``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad arguments or data (the message names the argument and the value).
+    RuntimeError
+        No finite starting point (the message names the failing site), or non-finite draws.
+
+    Notes
+    -----
+    Enable float64 with ``bayesuq.enable_x64()`` (or ``JAX_ENABLE_X64=1``) before creating
+    arrays when the model needs it.
+    """
+    started = time.perf_counter()
+    _check_arguments(chains, draws, warmup, seed, target_accept, max_tree_depth, chain_method)
+    prepared = prepare_data(model, data)
+    sites = inspect_model(model, prepared, dims=dims, coords=coords)
+    if not sites.latent:
+        raise ValueError("model has no latent sample sites: there is nothing to sample")
+    method = resolve_method(chain_method, chains)
+    total = warmup + draws
+    config = NutsConfig(
+        chains,
+        warmup,
+        draws,
+        float(target_accept),
+        max_tree_depth,
+        bool(dense_mass),
+        method,
+        chunk_length(total),
+    )
+    z_template, potential_fn_gen, postprocess_fn_gen = initialisation.model_functions(
+        model, prepared
+    )
+    cache_key = (model, config, prepared.signature(), x64_enabled())
+    programs, compile_seconds = PROGRAMS.get_or_build(
+        cache_key,
+        lambda: _build_programs(model, prepared, config, z_template, potential_fn_gen),
+    )
+
+    run_start = time.perf_counter()
+    key_run, key_repair, key_recover = jax.random.split(jax.random.PRNGKey(seed), 3)
+    start = _starting_values(model, prepared, z_template, chains, init)
+    draws_, stats, final_z, valid = _run(
+        programs, key_run, start, prepared, config, progress, "sampling"
+    )
+    if not valid.all():
+        start = _repair_invalid_starts(
+            key_repair,
+            ~valid,
+            start,
+            z_template,
+            model=model,
+            data=prepared,
+            potential_fn_gen=potential_fn_gen,
+            postprocess_fn_gen=postprocess_fn_gen,
+            user_init=bool(init),
+        )
+        draws_, stats, final_z, valid = _run(
+            programs, key_run, start, prepared, config, progress, "sampling"
+        )
+    stuck = find_stuck_chains(stats["step_size"], stats["lp"])
+    messages: list[str] = []
+    recovered: list[int] = []
+    if stuck and recover:
+        before = set(stuck)
+        draws_, stats, stuck, messages = _recover(
+            key_recover,
+            stuck,
+            (draws_, stats, final_z),
+            start,
+            programs=programs,
+            data=prepared,
+            config=config,
+            z_template=z_template,
+            progress=progress,
+        )
+        recovered = sorted(before - set(stuck))
+        for message in messages:
+            warnings.warn(message, UserWarning, stacklevel=2)
+    for reason in stuck.values():
+        warnings.warn(
+            f"{reason}; results are flagged by bayesuq.diagnose", UserWarning, stacklevel=2
+        )
+    sampling_seconds = time.perf_counter() - run_start
+
+    for name in sites.latent:
+        if not np.all(np.isfinite(draws_[name])):
+            raise RuntimeError(
+                f"NUTS produced non-finite draws of {name!r}; the model is numerically "
+                f"unstable there (try bayesuq.enable_x64() or a reparameterisation)"
+            )
+    loglik = (
+        compute_log_likelihood(model, draws_, prepared, list(sites.observed))
+        if log_likelihood
+        else None
+    )
+    attrs = {
+        "inference": "nuts",
+        "model": getattr(model, "__name__", str(model)),
+        "seed": int(seed),
+        "chains": chains,
+        "draws": draws,
+        "warmup": warmup,
+        "target_accept": float(target_accept),
+        "max_tree_depth": max_tree_depth,
+        "dense_mass": bool(dense_mass),
+        "chain_method": method,
+        "compile_seconds": round(compile_seconds, 4),
+        "sampling_seconds": round(sampling_seconds, 4),
+        "total_seconds": round(time.perf_counter() - started, 4),
+        "recovered_chains": ",".join(map(str, recovered)),
+        "stuck_chains": ",".join(map(str, sorted(stuck))),
+        "recovery_messages": " | ".join(messages),
+    }
+    return build_inference_data(
+        posterior=draws_,
+        sites=sites,
+        data=prepared,
+        attrs=attrs,
+        sample_stats=stats,
+        log_likelihood=loglik,
+    )
