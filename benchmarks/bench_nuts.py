@@ -800,11 +800,11 @@ def plan_runs(model: str, workdir: Path) -> list[PlannedRun]:
 
 def measure_model(
     model: str, settings: Settings, workdir: Path, log: Callable[[str], None]
-) -> list[Measurement]:
+) -> tuple[list[Measurement], list[str]]:
     """Run every planned row of one model, each in its own process, in order.
 
-    A Stan failure (e.g. no C++ compiler) is logged and skipped; any other failure is
-    raised, because the comparison would be meaningless without it.
+    A failed row is logged and left out, so that one failure does not throw away the
+    other measurements; the caller decides the exit status.
 
     Parameters
     ----------
@@ -819,18 +819,47 @@ def measure_model(
 
     Returns
     -------
-    list of Measurement
+    (measurements, failures)
+        ``failures`` holds one message per failed row other than Stan (Stan is optional
+        and its failures are only logged).
     """
-    results = []
+    results, failures = [], []
     for run in plan_runs(model, workdir):
         log(f"[{model}] {run.label}: running in a fresh process ...")
         try:
-            results.append(spawn_child(model, run, settings))
+            results.append(measure_with_retry(model, run, settings, log))
         except (ChildFailed, subprocess.TimeoutExpired) as err:
-            if run.engine != "stan":
-                raise
-            log(f"Stan skipped for {model}: {err}")
-    return results
+            if run.engine == "stan":
+                log(f"[{model}] Stan skipped: {err}")
+            else:
+                log(f"[{model}] {run.label} FAILED: {err}")
+                failures.append(f"{model} / {run.label}: {err}")
+    return results, failures
+
+
+def measure_with_retry(
+    model: str, run: PlannedRun, settings: Settings, log: Callable[[str], None]
+) -> Measurement:
+    """:func:`spawn_child`, with one retry for Stan, whose builds occasionally fail.
+
+    httpstan sometimes answers a build request with a malformed error reply (seen once in
+    several runs on a loaded machine; the same build succeeded when repeated). The retry
+    uses a fresh httpstan cache, so that it is a cold build too.
+
+    Raises
+    ------
+    ChildFailed, subprocess.TimeoutExpired
+        When the last attempt failed.
+    """
+    attempts = 2 if run.engine == "stan" else 1
+    for attempt in range(1, attempts):
+        try:
+            return spawn_child(model, run, settings)
+        except (ChildFailed, subprocess.TimeoutExpired) as err:
+            log(f"[{model}] {run.label} attempt {attempt} failed, retrying: {err}")
+            fresh = f"{run.env['XDG_CACHE_HOME']}-attempt{attempt + 1}"
+            run = PlannedRun(run.engine, run.label, {**run.env, "XDG_CACHE_HOME": fresh})
+    return spawn_child(model, run, settings)
 
 
 # --------------------------------------------------------------------------- reporting
@@ -1123,8 +1152,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(**{**base, **overrides})
 
 
-def run_benchmark(args: argparse.Namespace, settings: Settings) -> None:
-    """Measure every model, print the report and optionally save it as JSON."""
+def run_benchmark(args: argparse.Namespace, settings: Settings) -> int:
+    """Measure every model, print the report and optionally save it as JSON.
+
+    Returns
+    -------
+    int
+        Exit status: 1 if a row other than Stan failed, else 0.
+    """
 
     def log(message: str) -> None:
         print(message, flush=True)
@@ -1134,16 +1169,26 @@ def run_benchmark(args: argparse.Namespace, settings: Settings) -> None:
         log(f"Stan skipped: {skip_reason}")
     log(f"Load average (1, 5, 15 min) at the start: {load_average()}")
     started = time.perf_counter()
+    results: list[Measurement] = []
+    failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-nuts-") as tmp:
-        results = [
-            m for model in args.models for m in measure_model(model, settings, Path(tmp), log)
-        ]
+        for model in args.models:
+            measured, failed = measure_model(model, settings, Path(tmp), log)
+            results += measured
+            failures += failed
     ratios = print_report(results, settings)
     print(f"\nBenchmark wall time: {time.perf_counter() - started:.0f} s")
     if args.json:
+        figures = figures_json(results, ratios, settings)
+        figures["failures"] = failures
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures_json(results, ratios, settings), indent=2))
+        args.json.write_text(json.dumps(figures, indent=2))
         print(f"Figures saved to {args.json}")
+    if failures:
+        print(f"\n{len(failures)} row(s) FAILED and are missing above:")
+        print("\n\n".join(failures))
+        return 1
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1152,9 +1197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = settings_from(args)
     if args.child:
         child_main(args.child, args.engine, settings)
-    else:
-        run_benchmark(args, settings)
-    return 0
+        return 0
+    return run_benchmark(args, settings)
 
 
 if __name__ == "__main__":

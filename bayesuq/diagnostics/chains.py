@@ -3,7 +3,8 @@
 A chain that starts in a bad region can end warm-up with a step size near machine epsilon
 and then barely move. Such a chain is flagged when its adapted step size is below
 ``ABSOLUTE_STEP_FLOOR``, or ``RELATIVE_STEP_FLOOR`` times the median of the other chains,
-or when its log density does not change over the draws while the other chains' does.
+or when (over at least 10 draws) its log density does not change while the other chains'
+does.
 Array functions take ``(chain, draw)`` arrays and know nothing of xarray.
 """
 
@@ -13,6 +14,7 @@ import numpy as np
 
 ABSOLUTE_STEP_FLOOR = 1e-8
 RELATIVE_STEP_FLOOR = 1e-3
+MIN_DRAWS_TO_JUDGE_FROZEN = 10
 
 
 def find_stuck_chains(step_size: np.ndarray, lp: np.ndarray) -> dict[int, str]:
@@ -41,6 +43,8 @@ def find_stuck_chains(step_size: np.ndarray, lp: np.ndarray) -> dict[int, str]:
                 + (f" (other chains: {ref_step:.2g})" if others.size else "")
                 + " and is stuck"
             )
-        elif spread[c] == 0.0 or (others.size and spread[c] < 1e-6 * ref_spread):
+        elif lp.shape[1] >= MIN_DRAWS_TO_JUDGE_FROZEN and (
+            spread[c] == 0.0 or (others.size and spread[c] < 1e-6 * ref_spread)
+        ):
             stuck[c] = f"chain {c} is frozen: its log density did not change over the draws"
     return stuck

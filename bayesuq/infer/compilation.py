@@ -8,11 +8,14 @@ sampling itself. Two caches remove most of it:
   to new data of the same shape neither re-traces nor recompiles;
 * across processes, JAX's persistent compilation cache (enabled by
   :func:`enable_compilation_cache` when bayesuq is imported) stores compiled executables on
-  disk, so a second process only pays for tracing.
+  disk, and :func:`compile_cached` stores the *traced* programs (serialised with
+  ``jax.export``) beside them, keyed by a fingerprint of the model's log density; a second
+  process then neither traces nor compiles the sampler, it only loads both.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections import OrderedDict
@@ -21,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 
 _CACHE_ENV = "BAYESUQ_CACHE_DIR"
+_EXPORT_SUFFIX = ".jaxexport"
 
 
 def default_cache_dir() -> Path:
@@ -94,3 +99,73 @@ class ProgramCache:
 def compile_ahead(fn: Callable, *example_args: Any) -> jax.stages.Compiled:
     """``jax.jit(fn)`` lowered and compiled for the given example (or abstract) arguments."""
     return jax.jit(fn).lower(*example_args).compile()
+
+
+def fingerprint(*parts: Any) -> str:
+    """A stable hex digest of strings, numbers, tuples and arrays (for on-disk cache keys)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray | jax.Array):
+            array = np.asarray(part)
+            digest.update(f"{array.dtype}{array.shape}".encode())
+            digest.update(array.tobytes())
+        else:
+            digest.update(repr(part).encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def jaxpr_fingerprint(fn: Callable, *example_args: Any) -> str:
+    """Fingerprint of what ``fn`` computes: its jaxpr text and the values of its constants."""
+    closed = jax.make_jaxpr(fn)(*example_args)
+    return fingerprint(str(closed.jaxpr), *closed.consts)
+
+
+def _traced_program_dir() -> Path | None:
+    directory = jax.config.jax_compilation_cache_dir
+    return Path(directory) / "bayesuq-programs" if directory else None
+
+
+def _store(exported: jax.export.Exported, path: Path) -> None:
+    """Write a serialised program atomically; a cache that cannot be written is skipped."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(exported.serialize())
+        os.replace(partial, path)
+    except (OSError, ImportError):
+        partial.unlink(missing_ok=True)
+
+
+def compile_cached(
+    fn: Callable, example_args: tuple, *, key: str | None
+) -> tuple[jax.stages.Compiled, Any]:
+    """Compile ``fn`` for ``example_args``, re-using its traced form from disk when possible.
+
+    With a ``key`` (which must identify everything ``fn`` computes) and the persistent
+    cache enabled, the traced program is serialised with ``jax.export`` on first use and
+    deserialised afterwards, so no Python tracing happens in later processes; XLA
+    compilation of the (identical) module then hits the persistent compilation cache.
+
+    Returns
+    -------
+    (compiled program, abstract outputs as a pytree of ``jax.ShapeDtypeStruct``)
+    """
+    directory = _traced_program_dir()
+    if key is None or directory is None:
+        compiled = compile_ahead(fn, *example_args)
+        return compiled, jax.eval_shape(fn, *example_args)
+    path = directory / f"{key}{_EXPORT_SUFFIX}"
+    exported = None
+    if path.is_file():
+        try:
+            exported = jax.export.deserialize(bytearray(path.read_bytes()))
+        except Exception:  # written by another JAX version, or damaged: trace again
+            exported = None
+    if exported is None:
+        exported = jax.export.export(jax.jit(fn))(*example_args)
+        _store(exported, path)
+    outputs = jax.tree.unflatten(
+        exported.out_tree, [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in exported.out_avals]
+    )
+    return compile_ahead(exported.call, *example_args), outputs

@@ -9,6 +9,7 @@ fails too the error names the site whose log density is not finite.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +21,7 @@ from numpyro.distributions.transforms import biject_to
 from numpyro.infer.util import initialize_model
 
 from bayesuq.infer.data import PreparedData
-from bayesuq.infer.sites import trace_model
+from bayesuq.infer.sites import model_call_error, trace_model
 
 CANDIDATES = 4
 FALLBACK_CANDIDATES = 100
@@ -48,7 +49,10 @@ def model_functions(model: Callable, data: PreparedData) -> tuple[Any, Callable,
         funcs["potential"], funcs["postprocess"] = potential_fn_gen, postprocess_fn_gen
         return info.z
 
-    template = jax.eval_shape(unconstrained, jax.random.PRNGKey(0))
+    try:
+        template = jax.eval_shape(unconstrained, jax.random.PRNGKey(0))
+    except Exception as err:  # shape errors surface when the log density is first built
+        raise model_call_error(model, data, err) from err
     return template, funcs["potential"], funcs["postprocess"]
 
 
@@ -177,7 +181,9 @@ def explain_init_failure(
     for name, site in trace.items():
         if site["type"] != "sample":
             continue
-        logp = jnp.sum(site["fn"].log_prob(site["value"]))
+        with warnings.catch_warnings():  # numpyro warns on out-of-support values: we explain
+            warnings.simplefilter("ignore")
+            logp = jnp.sum(site["fn"].log_prob(site["value"]))
         if not bool(jnp.isfinite(logp)):
             role = "observed" if site["is_observed"] else "latent"
             return (

@@ -22,19 +22,29 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
 from numpyro.infer import NUTS
+from numpyro.infer.hmc import HMCState
+from numpyro.infer.hmc_util import HMCAdaptState
 
 from bayesuq.diagnostics.chains import find_stuck_chains
+from bayesuq.infer import batching
 from bayesuq.infer import init as initialisation
 from bayesuq.infer.arguments import check_choice, check_int, check_open_unit
 from bayesuq.infer.batching import METHODS, batch_over, resolve_method
-from bayesuq.infer.compilation import ProgramCache, compile_ahead
+from bayesuq.infer.compilation import (
+    ProgramCache,
+    compile_cached,
+    fingerprint,
+    jaxpr_fingerprint,
+)
 from bayesuq.infer.convert import build_inference_data, compute_log_likelihood
 from bayesuq.infer.data import PreparedData, prepare_data
 from bayesuq.infer.loop import chunk_length, run_in_chunks
@@ -43,6 +53,20 @@ from bayesuq.precision import x64_enabled
 
 RECOVERY_ATTEMPTS = 2
 PROGRAMS = ProgramCache()
+# The sampler state crosses the boundary of serialised programs (see compile_cached).
+for _state_type, _name in (
+    (HMCState, "numpyro.HMCState"),
+    (HMCAdaptState, "numpyro.HMCAdaptState"),
+):
+    try:
+        jax.export.register_namedtuple_serialization(_state_type, serialized_name=_name)
+    except ValueError:  # already registered (module reloaded)
+        pass
+# Code that shapes the compiled programs: part of their on-disk cache key.
+_DRIVER_SOURCE = fingerprint(
+    Path(__file__).read_bytes(),
+    *(Path(module.__file__).read_bytes() for module in (initialisation, batching)),
+)
 
 
 class NutsConfig(NamedTuple):
@@ -66,6 +90,33 @@ class NutsPrograms:
     chunk: Any
 
 
+_KEY_SEPARATOR = "\x1f"
+
+
+def _map_keys(tree: Any, convert: Callable[[Any], Any]) -> Any:
+    """Rebuild ``tree`` with every dict key passed through ``convert`` (leaves untouched)."""
+    if isinstance(tree, dict):
+        return {convert(k): _map_keys(v, convert) for k, v in tree.items()}
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        return type(tree)(*(_map_keys(v, convert) for v in tree))
+    if isinstance(tree, list | tuple):
+        return type(tree)(_map_keys(v, convert) for v in tree)
+    return tree
+
+
+def _string_keys(state: Any) -> Any:
+    """The sampler state with tuple dict keys (mass-matrix blocks) joined into strings.
+
+    Serialised programs (``jax.export``) accept only string dict keys.
+    """
+    return _map_keys(state, lambda k: _KEY_SEPARATOR.join(k) if isinstance(k, tuple) else k)
+
+
+def _tuple_keys(state: Any) -> Any:
+    """Inverse of :func:`_string_keys`."""
+    return _map_keys(state, lambda k: tuple(k.split(_KEY_SEPARATOR)) if _KEY_SEPARATOR in k else k)
+
+
 def _statistics(state: Any, max_tree_depth: int) -> dict[str, jax.Array]:
     """Per-iteration sampler statistics (ArviZ names) from a NumPyro ``HMCState``.
 
@@ -86,14 +137,48 @@ def _statistics(state: Any, max_tree_depth: int) -> dict[str, jax.Array]:
     }
 
 
+def _program_key(
+    data: PreparedData,
+    config: NutsConfig,
+    z_template: Any,
+    potential_fn_gen: Callable,
+    postprocess_fn_gen: Callable,
+) -> str:
+    """On-disk key of the NUTS programs: everything they compute, fingerprinted.
+
+    The model enters through the jaxprs (and constants) of its potential energy and of its
+    constrain/deterministic map, so an edited model gets new programs.
+    """
+
+    def potential(z, arrays):
+        return potential_fn_gen(**data.call_kwargs(arrays))(z)
+
+    def constrain(z, arrays):
+        return postprocess_fn_gen(**data.call_kwargs(arrays))(z)
+
+    return fingerprint(
+        _DRIVER_SOURCE,
+        jax.__version__,
+        numpyro.__version__,
+        config,
+        data.signature(),
+        x64_enabled(),
+        jax.default_backend(),
+        [d.device_kind for d in jax.devices()],
+        jaxpr_fingerprint(potential, z_template, data.arrays),
+        jaxpr_fingerprint(constrain, z_template, data.arrays),
+    )
+
+
 def _build_programs(
     model: Callable,
     data: PreparedData,
     config: NutsConfig,
     z_template: Any,
     potential_fn_gen: Callable,
+    postprocess_fn_gen: Callable,
 ) -> NutsPrograms:
-    """Trace, lower and compile the batched init and chunk programs."""
+    """Trace (or load traced), lower and compile the batched init and chunk programs."""
     kernel = NUTS(
         model,
         target_accept_prob=config.target_accept,
@@ -101,15 +186,21 @@ def _build_programs(
         dense_mass=config.dense_mass,
     )
 
+    init_traced = []  # kernel.init sets up kernel.sample: it must be traced before chunk_one
+
     def init_one(key, fixed, mask, arrays):
+        init_traced.append(True)
         kwargs = data.call_kwargs(arrays)
         key_start, key_kernel = jax.random.split(key)
         position, valid = initialisation.start_point(
             key_start, potential_fn_gen(**kwargs), fixed, mask
         )
-        return kernel.init(key_kernel, config.warmup, position, (), kwargs), valid
+        state = kernel.init(key_kernel, config.warmup, position, (), kwargs)
+        return _string_keys(state), valid
 
     def chunk_one(state, arrays):
+        if not init_traced:  # the init program came from disk
+            jax.eval_shape(init_batched, *init_args)
         kwargs = data.call_kwargs(arrays)
         constrain = kernel.postprocess_fn((), kwargs)
 
@@ -117,15 +208,27 @@ def _build_programs(
             state = kernel.sample(state, (), kwargs)
             return state, (constrain(state.z), _statistics(state, config.max_tree_depth))
 
-        return jax.lax.scan(step, state, None, length=config.chunk)
+        state, outputs = jax.lax.scan(step, _tuple_keys(state), None, length=config.chunk)
+        return _string_keys(state), outputs
 
     init_batched = batch_over(init_one, config.chain_method, n_batched=3)
     chunk_batched = batch_over(chunk_one, config.chain_method, n_batched=1)
     keys = jax.random.split(jax.random.PRNGKey(0), config.chains)
     fixed, mask = initialisation.no_fixed_values(z_template, config.chains)
-    init_program = compile_ahead(init_batched, keys, fixed, mask, data.arrays)
-    state_shape = jax.eval_shape(init_batched, keys, fixed, mask, data.arrays)[0]
-    chunk_program = compile_ahead(chunk_batched, state_shape, data.arrays)
+    init_args = (keys, fixed, mask, data.arrays)
+    # Serialised multi-device (shard_map) programs would need their device context at
+    # call time: they get the in-process and XLA caches, not the traced-program cache.
+    key = (
+        None
+        if config.chain_method == "parallel"
+        else _program_key(data, config, z_template, potential_fn_gen, postprocess_fn_gen)
+    )
+    init_program, (state_shape, _) = compile_cached(
+        init_batched, init_args, key=key and f"{key}-init"
+    )
+    chunk_program, _ = compile_cached(
+        chunk_batched, (state_shape, data.arrays), key=key and f"{key}-chunk"
+    )
     return NutsPrograms(init=init_program, chunk=chunk_program)
 
 
@@ -410,7 +513,9 @@ def nuts(
     cache_key = (model, config, prepared.signature(), x64_enabled())
     programs, compile_seconds = PROGRAMS.get_or_build(
         cache_key,
-        lambda: _build_programs(model, prepared, config, z_template, potential_fn_gen),
+        lambda: _build_programs(
+            model, prepared, config, z_template, potential_fn_gen, postprocess_fn_gen
+        ),
     )
 
     run_start = time.perf_counter()

@@ -71,19 +71,23 @@ def trace_model(model: Callable, data: PreparedData, *, abstract: bool = False) 
             return found
         shapes = jax.eval_shape(run, data.arrays)
     except Exception as err:  # re-raised with the data shapes, which is what users need
-        given = {
-            k: (None if v is None else tuple(v.shape)) for k, v in data.arrays.items()
-        } | data.static
-        raise ValueError(
-            f"model {getattr(model, '__name__', model)!r} failed when called with data of "
-            f"shapes {given}: {type(err).__name__}: {err}"
-        ) from err
+        raise model_call_error(model, data, err) from err
     for name, site in found.items():
         if name in shapes:
             site["value"] = shapes[name]
         if name in sources:
             site["value"] = np.asarray(data.arrays[sources[name]])
     return found
+
+
+def model_call_error(model: Callable, data: PreparedData, err: Exception) -> ValueError:
+    """An error that says which model failed, on data of which shapes, and why."""
+    given = {k: (None if v is None else tuple(v.shape)) for k, v in data.arrays.items()}
+    reason = str(err).split("\n")[0]
+    return ValueError(
+        f"model {getattr(model, '__name__', model)!r} failed when called with data of "
+        f"shapes {given | data.static}: {type(err).__name__}: {reason}"
+    )
 
 
 def _observed_value(model: Callable, data: PreparedData, name: str) -> np.ndarray:
