@@ -105,16 +105,25 @@ def _map_keys(tree: Any, convert: Callable[[Any], Any]) -> Any:
 
 
 def _string_keys(state: Any) -> Any:
-    """The sampler state with tuple dict keys (mass-matrix blocks) joined into strings.
+    """The sampler state with tuple dict keys (mass-matrix blocks) encoded as strings.
 
-    Serialised programs (``jax.export``) accept only string dict keys.
+    Serialised programs (``jax.export``) accept only string dict keys. An encoded key starts
+    with the separator, so a block of one site, ``("mu",)``, is not mistaken for ``"mu"``.
     """
-    return _map_keys(state, lambda k: _KEY_SEPARATOR.join(k) if isinstance(k, tuple) else k)
+
+    def encode(key):
+        return _KEY_SEPARATOR + _KEY_SEPARATOR.join(key) if isinstance(key, tuple) else key
+
+    return _map_keys(state, encode)
 
 
 def _tuple_keys(state: Any) -> Any:
     """Inverse of :func:`_string_keys`."""
-    return _map_keys(state, lambda k: tuple(k.split(_KEY_SEPARATOR)) if _KEY_SEPARATOR in k else k)
+
+    def decode(key):
+        return tuple(key[1:].split(_KEY_SEPARATOR)) if key.startswith(_KEY_SEPARATOR) else key
+
+    return _map_keys(state, decode)
 
 
 def _statistics(state: Any, max_tree_depth: int) -> dict[str, jax.Array]:
