@@ -58,8 +58,13 @@ print(centred_report)
 
 # %%
 noncentred = bayesuq.nuts(
-    eight_schools_noncentered, data, seed=1, target_accept=0.95, progress=False,
-    log_likelihood=True, **settings,
+    eight_schools_noncentered,
+    data,
+    seed=1,
+    target_accept=0.95,
+    progress=False,
+    log_likelihood=True,
+    **settings,
 )
 noncentred_report = bayesuq.diagnose(noncentred)
 print(noncentred_report)
@@ -72,8 +77,12 @@ print(noncentred.posterior["theta"].sel(school="Choate").mean().item())
 
 # %%
 approx = bayesuq.svi(
-    eight_schools_noncentered, data, guide="mvn", steps=300 if args.smoke else 10_000,
-    seed=2, progress=False,
+    eight_schools_noncentered,
+    data,
+    guide="mvn",
+    steps=300 if args.smoke else 10_000,
+    seed=2,
+    progress=False,
 )
 for name in ("mu", "tau"):
     nuts_draws = noncentred.posterior[name].values.ravel()

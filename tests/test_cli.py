@@ -25,8 +25,23 @@ def test_examples_listed(capsys):
 
 def test_run_example_writes_results_and_diagnose_reads_them(tmp_path, capsys):
     out = tmp_path / "res"
-    code = main(["run", "eight_schools", "-o", str(out), "--chains", "2", "--draws", "500",
-                 "--warmup", "500", "--seed", "2", "--no-progress"])
+    code = main(
+        [
+            "run",
+            "eight_schools",
+            "-o",
+            str(out),
+            "--chains",
+            "2",
+            "--draws",
+            "500",
+            "--warmup",
+            "500",
+            "--seed",
+            "2",
+            "--no-progress",
+        ]
+    )
     printed = capsys.readouterr().out
     assert {p.name for p in out.iterdir()} == {"posterior.nc", "summary.csv", "diagnostics.txt"}
     assert "bayesuq diagnostics (nuts)" in printed
@@ -37,8 +52,23 @@ def test_run_example_writes_results_and_diagnose_reads_them(tmp_path, capsys):
 
 def test_diagnose_exit_status_flags_problems(tmp_path):
     out = tmp_path / "res"
-    code = main(["run", "eight_schools_centered", "-o", str(out), "--chains", "2",
-                 "--draws", "300", "--warmup", "300", "--seed", "1", "--no-progress"])
+    code = main(
+        [
+            "run",
+            "eight_schools_centered",
+            "-o",
+            str(out),
+            "--chains",
+            "2",
+            "--draws",
+            "300",
+            "--warmup",
+            "300",
+            "--seed",
+            "1",
+            "--no-progress",
+        ]
+    )
     assert code == 1
     assert main(["diagnose", str(out / "posterior.nc")]) == 1
 
@@ -62,6 +92,11 @@ def test_missing_results_file_is_a_clear_error(tmp_path, capsys):
 
 
 def test_console_script_and_module_entry_points():
-    out = subprocess.run([sys.executable, "-m", "bayesuq", "--version"], capture_output=True,
-                         text=True, check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "bayesuq", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     assert out.stdout.startswith("bayesuq ")

@@ -22,7 +22,8 @@ def test_models_importable_as_subpackage():
 def test_wheel_contains_models_subpackage_and_data(tmp_path):
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
-        check=True, timeout=600,
+        check=True,
+        timeout=600,
     )
     (wheel,) = tmp_path.glob("bayesuq-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())

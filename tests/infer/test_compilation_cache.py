@@ -10,8 +10,8 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from bayesuq.infer import nuts as nuts_module
 from bayesuq.infer import init as initialisation
+from bayesuq.infer import nuts as nuts_module
 from bayesuq.infer.data import prepare_data
 from bayesuq.infer.loop import chunk_length
 
@@ -30,8 +30,14 @@ print(repr(idata.posterior["mu"].values.tolist()))
 def test_second_process_loads_programs_and_gives_identical_draws(tmp_path):
     env = {**os.environ, "BAYESUQ_CACHE_DIR": str(tmp_path)}
     runs = [
-        subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True,
-                       check=True, timeout=600).stdout
+        subprocess.run(
+            [sys.executable, "-c", CHILD],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=600,
+        ).stdout
         for _ in range(2)
     ]
     exported = sorted(p.name.split("-")[-1] for p in (tmp_path / "bayesuq-programs").iterdir())

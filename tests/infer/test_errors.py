@@ -122,7 +122,12 @@ def test_init_with_wrong_shape():
 
 def test_user_init_is_used():
     idata = bayesuq.nuts(
-        positive_model, {"y": np.ones(3)}, init={"rate": 0.7}, chains=1, draws=20, warmup=0,
+        positive_model,
+        {"y": np.ones(3)},
+        init={"rate": 0.7},
+        chains=1,
+        draws=20,
+        warmup=0,
         progress=False,
     )
     assert np.isfinite(idata.posterior["rate"].values).all()

@@ -81,8 +81,14 @@ def test_svi_mvn_matches_nuts_on_gaussian_posterior():
     exact_corr = exact_cov[0, 1] / np.prod(exact_sd)
 
     approx = bayesuq.svi(
-        model, {"x": x, "y": y}, guide="mvn", steps=6000, learning_rate=5e-3, draws=4000,
-        seed=5, progress=False,
+        model,
+        {"x": x, "y": y},
+        guide="mvn",
+        steps=6000,
+        learning_rate=5e-3,
+        draws=4000,
+        seed=5,
+        progress=False,
     )
     sampled = bayesuq.nuts(model, {"x": x, "y": y}, seed=6, progress=False)
     assert approx.attrs["svi_converged"] == "True"

@@ -82,8 +82,13 @@ def test_load_missing_file_is_clear(tmp_path):
 
 def test_output_contract(eight_schools_data):
     idata = bayesuq.nuts(
-        eight_schools_noncentered, eight_schools_data, seed=3, log_likelihood=True,
-        draws=1000, target_accept=0.9, progress=False,
+        eight_schools_noncentered,
+        eight_schools_data,
+        seed=3,
+        log_likelihood=True,
+        draws=1000,
+        target_accept=0.9,
+        progress=False,
     )
     post = idata.posterior
     assert post["eta"].dims == ("chain", "draw", "school")
@@ -92,11 +97,28 @@ def test_output_contract(eight_schools_data):
     assert idata.observed_data["y"].dims == ("school",)
     assert idata.log_likelihood["y"].dims == ("chain", "draw", "school")
     assert "sigma" in idata.constant_data
-    for stat in ("diverging", "tree_depth", "n_steps", "energy", "step_size", "lp",
-                 "acceptance_rate", "reached_max_treedepth"):
+    for stat in (
+        "diverging",
+        "tree_depth",
+        "n_steps",
+        "energy",
+        "step_size",
+        "lp",
+        "acceptance_rate",
+        "reached_max_treedepth",
+    ):
         assert idata.sample_stats[stat].dims == ("chain", "draw"), stat
-    for key in ("seed", "bayesuq_version", "jax_version", "numpyro_version", "jax_backend",
-                "jax_devices", "compile_seconds", "sampling_seconds", "chain_method"):
+    for key in (
+        "seed",
+        "bayesuq_version",
+        "jax_version",
+        "numpyro_version",
+        "jax_backend",
+        "jax_devices",
+        "compile_seconds",
+        "sampling_seconds",
+        "chain_method",
+    ):
         assert key in idata.attrs, key
     assert not any("_dim_" in d for d in post.dims)
     with warnings.catch_warnings():  # eight schools has influential points (Pareto k ~0.7)
@@ -121,8 +143,12 @@ def test_pandas_columns_name_event_dims():
 
 def test_user_dims_and_coords_override():
     idata = bayesuq.nuts(
-        regression, _regression_data(0), seed=0,
-        dims={"w": ["coef"]}, coords={"coef": ["slope_a", "slope_b"]}, **FAST,
+        regression,
+        _regression_data(0),
+        seed=0,
+        dims={"w": ["coef"]},
+        coords={"coef": ["slope_a", "slope_b"]},
+        **FAST,
     )
     assert idata.posterior["w"].dims == ("chain", "draw", "coef")
     assert list(idata.posterior["coef"].values) == ["slope_a", "slope_b"]
@@ -133,8 +159,15 @@ def test_chain_methods_agree_in_distribution(method, eight_schools_data):
     if method == "parallel" and 4 % jax.device_count():
         pytest.skip("needs a device count that divides 4 chains")
     idata = bayesuq.nuts(
-        eight_schools_noncentered, eight_schools_data, chains=4, draws=500, warmup=500,
-        seed=8, chain_method=method, target_accept=0.95, progress=False,
+        eight_schools_noncentered,
+        eight_schools_data,
+        chains=4,
+        draws=500,
+        warmup=500,
+        seed=8,
+        chain_method=method,
+        target_accept=0.95,
+        progress=False,
     )
     assert idata.attrs["chain_method"] == method
     mu = idata.posterior["mu"].values
@@ -152,7 +185,10 @@ def test_centered_eight_schools_is_flagged(eight_schools_data):
 
 def test_noncentered_eight_schools_is_ok(eight_schools_data):
     idata = bayesuq.nuts(
-        eight_schools_noncentered, eight_schools_data, seed=1, target_accept=0.95,
+        eight_schools_noncentered,
+        eight_schools_data,
+        seed=1,
+        target_accept=0.95,
         progress=False,
     )
     report = bayesuq.diagnose(idata)
@@ -172,6 +208,7 @@ def test_x64_draws_are_float64(tmp_path):
         "i = bayesuq.nuts(m, chains=1, draws=20, warmup=20, progress=False)\n"
         "print(i.posterior['x'].dtype, i.attrs['x64'])"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
+    )
     assert out.stdout.split() == ["float64", "True"]
