@@ -519,6 +519,7 @@ def nuts(
     z_template, potential_fn_gen, postprocess_fn_gen = initialisation.model_functions(
         model, prepared
     )
+    setup_seconds = time.perf_counter() - started  # data checks and model inspection
     cache_key = (model, config, prepared.signature(), x64_enabled())
     programs, compile_seconds = PROGRAMS.get_or_build(
         cache_key,
@@ -595,6 +596,7 @@ def nuts(
         "max_tree_depth": max_tree_depth,
         "dense_mass": bool(dense_mass),
         "chain_method": method,
+        "setup_seconds": round(setup_seconds, 4),
         "compile_seconds": round(compile_seconds, 4),
         "sampling_seconds": round(sampling_seconds, 4),
         "total_seconds": round(time.perf_counter() - started, 4),

@@ -191,9 +191,10 @@ def svi(
     guide_fn = make_guide(model, guide)
     chunk = chunk_length(steps)
     return_sites = sites.latent + sites.deterministic
+    setup_seconds = time.perf_counter() - started  # data checks and model inspection
     key = (
         model,
-        guide if not isinstance(guide, AutoGuide) else id(guide),
+        guide,
         float(learning_rate),
         chunk,
         draws,
@@ -254,6 +255,7 @@ def svi(
             "svi_converged": converged,
             "svi_convergence": verdict,
             "final_loss": float(losses[-1]),
+            "setup_seconds": round(setup_seconds, 4),
             "compile_seconds": round(build_seconds, 4),
             "sampling_seconds": round(seconds, 4),
             "total_seconds": round(time.perf_counter() - started, 4),
