@@ -4,6 +4,7 @@
 ``bayesuq run case_studies/x.py -- --smoke`` run a script (a case study) with arguments
 ``bayesuq diagnose results/posterior.nc``   print the verdict on a saved fit (exit 1 if not ok)
 ``bayesuq examples``                        list the bundled examples
+``bayesuq <family> ...``                    model-family commands (see ``bayesuq --help``)
 """
 
 from __future__ import annotations
@@ -109,7 +110,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     examples = commands.add_parser("examples", help="list the bundled examples")
     examples.set_defaults(handler=_examples)
+    _add_family_commands(commands)
     return parser
+
+
+def _add_family_commands(commands: argparse._SubParsersAction) -> None:
+    """Let each model family add its sub-command.
+
+    A module (or package) ``bayesuq.models.<family>`` that defines
+    ``add_cli(commands)`` registers its parser there and sets ``handler`` (a function of the
+    parsed arguments returning an exit status) with ``set_defaults``.
+    """
+    import importlib
+    import pkgutil
+
+    import bayesuq.models
+
+    for info in sorted(pkgutil.iter_modules(bayesuq.models.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"bayesuq.models.{info.name}")
+        register = getattr(module, "add_cli", None)
+        if register is not None:
+            register(commands)
 
 
 def main(argv: list[str] | None = None) -> int:
