@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 from tqdm.auto import tqdm
 
 
@@ -51,7 +49,8 @@ def run_in_chunks(
         Compiled program advancing ``chunk`` iterations; outputs have the iteration axis at
         position 1 (after the chain axis) or 0 when unbatched, as declared by its caller.
     total, chunk
-        Iterations wanted and iterations per call; outputs beyond ``total`` are dropped.
+        Iterations wanted and iterations per call; the last call may overshoot ``total``
+        by less than ``chunk`` iterations, whose outputs the caller drops.
     progress
         Show a tqdm bar.
     postfix
@@ -71,9 +70,3 @@ def run_in_chunks(
             if progress and postfix is not None:
                 bar.set_postfix(postfix(out), refresh=False)
     return state, outputs
-
-
-def concat_chunks(outputs: list, *, axis: int, total: int) -> Any:
-    """Concatenate per-chunk outputs along the iteration ``axis`` and keep ``total`` of them."""
-    joined = jax.tree.map(lambda *xs: jnp.concatenate(xs, axis=axis), *outputs)
-    return jax.tree.map(lambda x: jax.lax.slice_in_dim(x, 0, total, axis=axis), joined)

@@ -285,8 +285,12 @@ def _repair_invalid_starts(
     potential_fn_gen: Callable,
     postprocess_fn_gen: Callable,
     user_init: bool,
-) -> dict:
-    """Replace the candidates of chains without a finite start, or raise naming the site."""
+) -> tuple[dict, dict]:
+    """New ``(fixed, mask)`` starts for chains without a finite start, or raise naming the site.
+
+    A wider search (uniform(-2, 2), :data:`~bayesuq.infer.init.FALLBACK_CANDIDATES` points
+    per chain) runs only on this rare path; user-given starts are never replaced.
+    """
     chains = np.flatnonzero(invalid).tolist()
     if not user_init:
         wide = initialisation.uniform_candidates(

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import warnings
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-import numpyro
-import numpyro.distributions as dist
 import pytest
 
 import bayesuq
+from bayesuq.data import arma11, simulate_arma11
 from bayesuq.diagnostics import find_stuck_chains
 
 NUMPYRO_SEED5_STARTS = {
@@ -29,34 +26,9 @@ NUMPYRO_SEED5_STARTS = {
 SETTINGS = {"warmup": 300, "draws": 300, "progress": False}
 
 
-def arma11(y):
-    """ARMA(1,1): y_t = mu + phi y_{t-1} + theta err_{t-1} + err_t, err_t ~ N(0, sigma)."""
-    mu = numpyro.sample("mu", dist.Normal(0.0, 10.0))
-    phi = numpyro.sample("phi", dist.Normal(0.0, 2.0))
-    theta = numpyro.sample("theta", dist.Normal(0.0, 2.0))
-    sigma = numpyro.sample("sigma", dist.HalfCauchy(2.5))
-    err0 = y[0] - (mu + phi * mu)
-
-    def step(err_prev, t):
-        err = y[t] - (mu + phi * y[t - 1] + theta * err_prev)
-        return err, err
-
-    _, errs = jax.lax.scan(step, err0, jnp.arange(1, y.shape[0]))
-    numpyro.sample("err", dist.Normal(0.0, sigma), obs=jnp.concatenate([err0[None], errs]))
-
-
-def simulate_arma(seed=1, t=300, mu=0.5, phi=0.999, theta=-0.8, burn=100):
-    rng = np.random.default_rng(seed)
-    e = rng.normal(size=t + burn)
-    y = np.zeros(t + burn)
-    for i in range(1, t + burn):
-        y[i] = mu + phi * y[i - 1] + theta * e[i - 1] + e[i]
-    return y[burn:]
-
-
 @pytest.fixture(scope="module")
 def series():
-    return {"y": simulate_arma()}
+    return {"y": simulate_arma11(seed=1)}
 
 
 def test_frozen_chain_is_flagged_without_recovery(series):
