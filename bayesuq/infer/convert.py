@@ -65,6 +65,8 @@ def _constant_dims(key: str, value: np.ndarray, data: PreparedData, sites: Model
     """Dim names for a data entry that is not observed: pandas labels, then plate sizes."""
     plate_sizes: dict[int, set[str]] = {}
     for site, names in sites.dims.items():
+        if site not in sites.shapes:  # a user dims entry for a data key, not a site
+            continue
         for dim, size in zip(names, sites.shapes[site], strict=False):
             if not dim.startswith(f"{site}_dim_"):
                 plate_sizes.setdefault(size, set()).add(dim)

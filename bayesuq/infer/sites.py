@@ -193,6 +193,12 @@ def inspect_model(
             if labels is not None:
                 all_coords.setdefault(dim, labels)
         site_dims[name] = names
+    unknown = sorted(set(dims or {}) - set(site_dims) - set(data.kwargs))
+    if unknown:
+        raise ValueError(
+            f"dims has key(s) {unknown} that are neither sites of the model nor data "
+            f"entries; expected some of {sorted(set(site_dims) | set(data.kwargs))}"
+        )
     site_dims.update(dims or {})
     all_coords.update(coords or {})
     return ModelSites(

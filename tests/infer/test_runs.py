@@ -154,6 +154,17 @@ def test_user_dims_and_coords_override():
     assert list(idata.posterior["coef"].values) == ["slope_a", "slope_b"]
 
 
+def test_user_dims_for_data_entries_and_unknown_keys():
+    data = _regression_data(0)
+    idata = bayesuq.nuts(
+        regression, data, seed=0, dims={"x": ["obs", "coef"], "w": ["coef"]}, **FAST
+    )
+    assert idata.constant_data["x"].dims == ("obs", "coef")
+    assert idata.posterior["w"].dims == ("chain", "draw", "coef")
+    with pytest.raises(ValueError, match=r"dims has key\(s\) \['beta'\]"):
+        bayesuq.nuts(regression, data, dims={"beta": ["coef"]}, **FAST)
+
+
 @pytest.mark.parametrize("method", ["vectorized", "sequential", "parallel"])
 def test_chain_methods_agree_in_distribution(method, eight_schools_data):
     if method == "parallel" and 4 % jax.device_count():
