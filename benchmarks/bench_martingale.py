@@ -30,8 +30,9 @@ import time
 
 import jax
 import numpy as np
-from bayesuq.models.martingale import CopulaDensity
 from scipy.special import ndtr, ndtri
+
+from bayesuq.models.martingale import CopulaDensity
 
 jax.config.update("jax_enable_x64", True)
 RHO = 0.8

@@ -43,6 +43,9 @@ import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 import scipy.stats
+from sklearn.datasets import make_moons
+
+import bayesuq
 from bayesuq.models.martingale import (
     CopulaClassifier,
     CopulaDensity,
@@ -50,9 +53,6 @@ from bayesuq.models.martingale import (
     normal_demo_data,
     normal_martingale_posterior,
 )
-from sklearn.datasets import make_moons
-
-import bayesuq
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--smoke", action="store_true", help="tiny run for the tests")

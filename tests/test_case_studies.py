@@ -8,10 +8,16 @@ from pathlib import Path
 
 import pytest
 
-STUDIES = sorted((Path(__file__).resolve().parents[1] / "case_studies").glob("*.py"))
+ROOT = Path(__file__).resolve().parents[1]
+# Smoke runs longer than a minute on 2 cores run with `-m slow` only.
+SLOW_STUDIES = {"aggregate_drug_trials"}
+STUDIES = [
+    pytest.param(p, id=p.stem, marks=[pytest.mark.slow] if p.stem in SLOW_STUDIES else [])
+    for p in sorted((ROOT / "case_studies").glob("*.py"))
+]
 
 
-@pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])
+@pytest.mark.parametrize("path", STUDIES)
 def test_case_study_smoke(path, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", [str(path), "--smoke", "--out", str(tmp_path)])
     namespace = runpy.run_path(str(path), run_name="__main__")

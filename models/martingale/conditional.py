@@ -28,6 +28,8 @@ import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from bayesuq.infer.arguments import check_int
 from bayesuq.models.martingale import copula as cop
 from bayesuq.models.martingale.engine import (
     Timer,
@@ -36,8 +38,6 @@ from bayesuq.models.martingale.engine import (
     predictive_resample,
     to_inference_data,
 )
-
-from bayesuq.infer.arguments import check_int
 
 REG_ALPHA_CLIP = 1e-5
 CLS_CLIP = 5e-5

@@ -17,6 +17,8 @@ import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from bayesuq.infer.arguments import check_int
 from bayesuq.models.martingale import copula as cop
 from bayesuq.models.martingale.engine import (
     Timer,
@@ -25,8 +27,6 @@ from bayesuq.models.martingale.engine import (
     predictive_resample,
     to_inference_data,
 )
-
-from bayesuq.infer.arguments import check_int
 
 
 class DensityParams(NamedTuple):

@@ -16,9 +16,9 @@ import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
-from bayesuq.models.martingale.engine import Timer, predictive_resample, to_inference_data
 
 from bayesuq.infer.arguments import check_int
+from bayesuq.models.martingale.engine import Timer, predictive_resample, to_inference_data
 
 
 def normal_demo_data() -> np.ndarray:

@@ -120,8 +120,9 @@ def test_svi_accepts_a_user_guide():
 
     exact_var = 1.0 / (30 + 0.01)
     exact_mean = exact_var * y.sum()
-    idata = bayesuq.svi(model, {"y": y}, guide=guide, steps=4000, draws=4000, seed=1,
-                        progress=False)
+    idata = bayesuq.svi(
+        model, {"y": y}, guide=guide, steps=4000, draws=4000, seed=1, progress=False
+    )
     mu = idata.posterior["mu"].values.ravel()
     assert abs(mu.mean() - exact_mean) < 0.1 * np.sqrt(exact_var)
     assert abs(mu.std() / np.sqrt(exact_var) - 1) < 0.1

@@ -9,6 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.stats
+from scipy.special import ndtri
+
+import bayesuq
 from bayesuq.models.martingale import (
     CopulaClassifier,
     CopulaDensity,
@@ -17,9 +20,6 @@ from bayesuq.models.martingale import (
 from bayesuq.models.martingale import copula as cop
 from bayesuq.models.martingale.conditional import cls_update
 from bayesuq.models.martingale.engine import run_chunk
-from scipy.special import ndtri
-
-import bayesuq
 
 
 @pytest.fixture(autouse=True)

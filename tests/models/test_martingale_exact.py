@@ -8,6 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.stats
+from conftest import assert_moment
+
+import bayesuq
+from bayesuq.cli import build_parser
 from bayesuq.models.martingale import (
     bayesian_bootstrap,
     normal_demo_data,
@@ -17,10 +21,6 @@ from bayesuq.models.martingale import (
 )
 from bayesuq.models.martingale.engine import run_chunk
 from bayesuq.models.martingale.normal import normal_step, normal_theta
-from conftest import assert_moment
-
-import bayesuq
-from bayesuq.cli import build_parser
 
 KS_ALPHA = 1e-3  # declared significance level of every KS test here
 

@@ -1,0 +1,161 @@
+"""The paper's comparison of likelihood modes and its noise study, as reusable steps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import arviz as az
+import jax
+import numpy as np
+import pandas as pd
+
+from bayesuq.models.aggregate.fitting import fit
+from bayesuq.models.aggregate.likelihood import draw_xi
+from bayesuq.models.aggregate.linear import linear_average_logliks, linear_model, simulate_linear
+from bayesuq.models.aggregate.noise import NoiseStudy, noise_band, noise_study
+from bayesuq.models.aggregate.turnover import simulate_turnover, turnover_model
+
+MODELS = {
+    "linear": (linear_model, simulate_linear, ("local", "full", "exact", "approx")),
+    "turnover": (turnover_model, simulate_turnover, ("local", "full", "approx")),
+}
+
+
+def compare_modes(
+    name: str,
+    *,
+    J_tilde: int = 500,
+    seed: int = 1,
+    modes: Sequence[str] | None = None,
+    simulation: Any = None,
+    **nuts_options: Any,
+) -> tuple[Any, dict[str, az.InferenceData]]:
+    """Simulate the paper's design for model ``name`` and fit every likelihood mode.
+
+    ``approx`` uses ``xi`` of shape ``(J_tilde, 2)`` drawn from ``key(seed)``, shared by
+    all chains (for the per-chain check see
+    :func:`~bayesuq.models.aggregate.fit_with_simulation_noise_check`).
+    Returns the simulation and ``mode -> InferenceData``.
+    """
+    if name not in MODELS:
+        raise ValueError(f"model={name!r}; expected one of {sorted(MODELS)}")
+    build, simulate, all_modes = MODELS[name]
+    sim = simulation if simulation is not None else simulate()
+    xi = draw_xi(jax.random.key(seed), J_tilde, 2)
+    fits = {}
+    for mode in modes or all_modes:
+        fits[mode] = fit(build(mode), sim.model_data(mode, xi=xi), seed=seed, **nuts_options)
+    return sim, fits
+
+
+def summary_table(
+    fits: dict[str, az.InferenceData], truth: dict[str, Any], var_names: Sequence[str]
+) -> pd.DataFrame:
+    """Posterior mean, sd and central 95 % interval of each scalar per mode, with the truth."""
+    rows = []
+    for mode, idata in fits.items():
+        for var in var_names:
+            draws = idata.posterior[var]
+            extra = [d for d in draws.dims if d not in ("chain", "draw")]
+            flat = draws.stack(sample=("chain", "draw")).transpose(*extra, "sample").values
+            flat = flat.reshape(-1, flat.shape[-1])
+            labels = [f"{var}[{c}]" for c in draws[extra[0]].values] if extra else [var]
+            true = np.ravel(truth[var])
+            for label, row, t in zip(labels, flat, true, strict=True):
+                lo, hi = np.quantile(row, [0.025, 0.975])
+                rows.append(
+                    {
+                        "mode": mode,
+                        "parameter": label,
+                        "mean": row.mean(),
+                        "sd": row.std(),
+                        "q2.5": lo,
+                        "q97.5": hi,
+                        "truth": float(t),
+                        "covers": bool(lo <= t <= hi),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def linear_noise_studies(
+    *,
+    replicates: int = 1000,
+    J_tildes: Sequence[int] | None = None,
+    grid_points: int = 51,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, NoiseStudy]:
+    """Noise studies A and B of the linear example (Weber et al. 2018, figure 2).
+
+    Returns the grid of ``delta_2``, the 10/50/90 % band of ``l~`` (J_tilde = 100), the
+    exact log-likelihood on the grid, and study B over ``J_tildes`` (default 21 values
+    from 50 to 5000, log-spaced) at ``delta = (0.1, 0)``.
+    """
+    sim = simulate_linear()
+    approx, exact = linear_average_logliks(sim)
+    grid = np.linspace(0.0, 0.22, grid_points)
+    deltas = np.stack([np.full(grid.size, 0.1), grid], axis=-1)
+    band = noise_band(
+        approx, deltas, n_simulated=100, n_effects=2, replicates=replicates, seed=seed
+    )
+    exact_values = np.asarray(jax.vmap(exact)(jax.numpy.asarray(deltas)))
+    if J_tildes is None:
+        J_tildes = np.round(10 ** np.linspace(np.log10(50), np.log10(5000), 21)).astype(int)
+    delta0 = jax.numpy.asarray([0.1, 0.0])
+    study = noise_study(
+        lambda xi, mask: approx(delta0, xi, mask),
+        n_effects=2,
+        J_tildes=J_tildes,
+        replicates=replicates,
+        seed=seed + 1,
+    )
+    return grid, band, exact_values, study
+
+
+def plot_noise(grid, band, exact_values, study: NoiseStudy, path) -> None:
+    """Figure: study A (band over the exact curve) and study B (log-log width)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.fill_between(grid, band[:, 0], band[:, 2], alpha=0.3, label="80% band of approx")
+    left.plot(grid, band[:, 1], label="median approx")
+    left.plot(grid, exact_values, "k--", label="exact")
+    left.set(xlabel="delta_2", ylabel="log-likelihood of ybar'", title="J_tilde = 100")
+    left.legend()
+    right.loglog(study.J_tildes, study.width, "o", label="q90 - q10")
+    right.loglog(
+        study.J_tildes, 10**study.intercept_fixed * study.J_tildes**-0.5, "k--", label="slope -1/2"
+    )
+    right.set(xlabel="J_tilde", ylabel="80% interval width", title=f"free slope {study.slope:.3f}")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_modes(table: pd.DataFrame, parameters: Sequence[str], path) -> None:
+    """Figure: posterior mean and 95 % interval of ``parameters`` per mode, with the truth."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(parameters), figsize=(4 * len(parameters), 3.5))
+    for ax, parameter in zip(np.atleast_1d(axes), parameters, strict=True):
+        rows = table[table.parameter == parameter].reset_index(drop=True)
+        ax.errorbar(
+            rows["mean"],
+            rows.index,
+            xerr=[rows["mean"] - rows["q2.5"], rows["q97.5"] - rows["mean"]],
+            fmt="o",
+        )
+        ax.axvline(rows["truth"].iloc[0], color="k", ls="--")
+        ax.set_yticks(rows.index, rows["mode"])
+        ax.set_title(parameter)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

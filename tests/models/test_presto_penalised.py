@@ -1,0 +1,265 @@
+"""PRESTO and its baselines against oracles: statsmodels, scikit-learn, scipy, KKT."""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import minimize
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+from sklearn.utils.estimator_checks import check_get_params_invariance, check_set_params
+
+from bayesuq.models.presto import (
+    CumulativeLogit,
+    Presto,
+    ProportionalOdds,
+    estimators,
+    simulate_dense_diffs,
+    simulate_sparse_diffs,
+    solver,
+)
+from bayesuq.models.presto.penalised import penalty_mask
+
+
+@pytest.fixture(scope="module")
+def small():
+    """n=400, p=3, K=4: every class well represented (fast, well-posed)."""
+    return simulate_dense_diffs(n=400, p=3, intercepts=(-1.0, 0.5, 2.0), seed=3)
+
+
+def _statsmodels_po(X, y):
+    from statsmodels.miscmodels.ordinal_model import OrderedModel
+
+    model = OrderedModel(y, X, distr="logit")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # statsmodels' own convergence chatter
+        res = model.fit(method="bfgs", disp=False, maxiter=5000, gtol=1e-10)
+    return res.predict(X), res.params[: X.shape[1]]
+
+
+def test_proportional_odds_matches_statsmodels(small):
+    probs_sm, beta_sm = _statsmodels_po(small.X, small.y)
+    po = ProportionalOdds().fit(small.X, small.y)
+    # statsmodels writes P(y <= k) = F(c_k - x'b): our beta is -b.
+    np.testing.assert_allclose(po.coef_[:, 0], -beta_sm, atol=1e-4)
+    np.testing.assert_allclose(po.predict_proba(small.X), probs_sm, atol=1e-5)
+
+
+def test_huge_lambda_with_free_first_slope_is_proportional_odds(small):
+    probs_sm, beta_sm = _statsmodels_po(small.X, small.y)
+    fit = Presto(lam=10.0, penalize_first=False, tol=1e-10).fit(small.X, small.y)
+    assert np.all(fit.psi_[:, 1:] == 0.0)
+    np.testing.assert_allclose(fit.coef_, np.repeat(-beta_sm[:, None], 3, axis=1), atol=1e-4)
+    np.testing.assert_allclose(fit.predict_proba(small.X), probs_sm, atol=1e-5)
+
+
+def test_lambda_max_zeroes_psi_and_below_it_does_not(small):
+    fit = Presto(lam=0.0, tol=1e-10).fit(small.X, small.y)
+    at = Presto(lam=fit.lambda_max_ * 1.0001, tol=1e-10).fit(small.X, small.y)
+    below = Presto(lam=fit.lambda_max_ * 0.9, tol=1e-10).fit(small.X, small.y)
+    assert np.all(at.psi_ == 0.0)
+    assert np.any(below.psi_ != 0.0)
+
+
+def test_lambda_zero_binary_is_logistic_regression():
+    data = simulate_dense_diffs(n=300, p=3, intercepts=(0.3,), seed=5)
+    fit = Presto(lam=0.0, tol=1e-10).fit(data.X, data.y)
+    # P(y <= 0) = sigma(alpha + x'beta): a logistic regression of 1{y == 0}.
+    ref = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000).fit(data.X, data.y == 0)
+    np.testing.assert_allclose(fit.coef_[:, 0], ref.coef_[0], atol=1e-5)
+    np.testing.assert_allclose(fit.intercept_, ref.intercept_, atol=1e-5)
+
+
+def test_cumulative_logit_matches_separate_sklearn_fits(small):
+    fit = CumulativeLogit().fit(small.X, small.y)
+    for k in range(3):
+        ref = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000).fit(small.X, small.y <= k)
+        np.testing.assert_allclose(fit.coef_[:, k], ref.coef_[0], atol=1e-5)
+        np.testing.assert_allclose(fit.intercept_[k], ref.intercept_[0], atol=1e-5)
+
+
+def test_lambda_zero_is_coupled_not_separate_logits(small):
+    """lambda = 0 is the joint non-parallel MLE: close to the separate fits, not equal."""
+    free = Presto(lam=0.0, tol=1e-10).fit(small.X, small.y)
+    separate = CumulativeLogit(on_invalid="clip").fit(small.X, small.y)
+    gap = np.max(np.abs(free.coef_ - separate.coef_))
+    assert 1e-6 < gap < 0.3, gap
+
+
+def _scipy_objective(X, Y, lam, mask):
+    """Same objective, smooth in (theta_free, u, v) with psi = u - v, u, v >= 0."""
+    d = mask.size
+    pen = mask > 0
+
+    def split(z):
+        theta = z[:d].copy()
+        u, v = z[d : d + pen.sum()], z[d + pen.sum() :]
+        theta[pen] = u - v
+        return theta, u, v
+
+    def fun(z):
+        theta, u, v = split(z)
+        with jax.enable_x64(True):
+            val, grad = jax.value_and_grad(solver.presto_loss)(
+                jnp.asarray(theta), jnp.asarray(X), jnp.asarray(Y), jnp.ones(X.shape[0])
+            )
+        grad = np.asarray(grad)
+        full = grad.copy()
+        full[pen] = 0.0
+        return float(val) + lam * (u.sum() + v.sum()), np.concatenate(
+            [full, grad[pen] + lam, -grad[pen] + lam]
+        )
+
+    return fun, split
+
+
+def test_objective_matches_scipy_and_kkt_hold(small):
+    Xs = (small.X - small.X.mean(0)) / small.X.std(0)
+    Y = np.eye(4)[small.y]
+    ref_fit = Presto(lam=0.0).fit(small.X, small.y)
+    lam = 0.2 * ref_fit.lambda_max_
+    fit = Presto(lam=lam, tol=1e-10).fit(small.X, small.y)
+    mask = penalty_mask(3, 3, True)
+    fun, _ = _scipy_objective(Xs, Y, lam, mask)
+    with jax.enable_x64(True):
+        theta0 = np.asarray(solver.intercept_only(jnp.asarray(Y), jnp.ones(400), 3))
+    z0 = np.concatenate([theta0, np.zeros(2 * int(mask.sum()))])
+    bounds = [(None, None)] * theta0.size + [(0, None)] * (2 * int(mask.sum()))
+    res = minimize(
+        fun,
+        z0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 20_000},
+    )
+    ours = fit.objective(small.X, small.y)
+    assert abs(ours - res.fun) <= 1e-6, (ours, res.fun)
+    assert ours <= res.fun + 1e-9  # FISTA is at least as good
+    # KKT on the standardised scale (tolerance 1e-6).
+    theta = np.concatenate([fit.intercept_ + fit.x_mean_ @ fit.coef_, fit.psi_.ravel()])
+    with jax.enable_x64(True):
+        grad = np.asarray(
+            jax.grad(solver.presto_loss)(
+                jnp.asarray(theta), jnp.asarray(Xs), jnp.asarray(Y), jnp.ones(400)
+            )
+        )
+    assert np.max(np.abs(grad[:3])) <= 1e-6
+    psi, g = theta[3:], grad[3:]
+    zero = psi == 0.0
+    assert zero.any() and (~zero).any()
+    assert np.all(np.abs(g[zero]) <= lam + 1e-6)
+    np.testing.assert_allclose(g[~zero], -lam * np.sign(psi[~zero]), atol=1e-6)
+
+
+def test_standardisation_round_trips(small):
+    scaled = small.X * np.array([10.0, 0.1, 3.0]) + np.array([5.0, -2.0, 0.0])
+    a = Presto(lam=0.01, tol=1e-10).fit(small.X, small.y)
+    b = Presto(lam=0.01, tol=1e-10).fit(scaled, small.y)
+    np.testing.assert_allclose(a.predict_proba(small.X), b.predict_proba(scaled), atol=1e-7)
+    np.testing.assert_allclose(a.coef_, b.coef_ * np.array([10.0, 0.1, 3.0])[:, None], atol=1e-6)
+
+
+def test_cv_path_compiles_once_per_shape():
+    first = simulate_sparse_diffs(n=300, p=3, intercepts=(0.0, 1.5), seed=0)
+    second = simulate_sparse_diffs(n=300, p=3, intercepts=(0.0, 1.5), seed=1)
+    Presto(n_lambdas=6, cv=3).fit(first.X, first.y)
+    size = estimators._cv_path._cache_size()
+    Presto(n_lambdas=6, cv=3, random_state=4, lambda_min_ratio=0.05).fit(second.X, second.y)
+    assert estimators._cv_path._cache_size() == size
+
+
+def test_select_lambda_takes_largest_among_ties():
+    scores = jnp.asarray([[3.0, 1.0, 1.0, 2.0], [3.0, 1.0, 1.0, 2.0]])
+    assert int(solver.select_lambda(scores)) == 1
+
+
+def test_cv_chooses_interior_lambda_and_keeps_curve():
+    data = simulate_sparse_diffs(n=1000, p=5, seed=2)
+    fit = Presto(n_lambdas=8, cv=3, tol=1e-6).fit(data.X, data.y)
+    assert fit.cv_scores_.shape == (3, 8)
+    mean = fit.cv_scores_.mean(0)
+    assert mean[fit.lambda_index_] == pytest.approx(mean.min(), rel=1e-9)
+    assert fit.lambda_ == fit.lambdas_[fit.lambda_index_]
+    assert np.all(fit.converged_)
+
+
+def _crossing_model():
+    model = CumulativeLogit()
+    model.classes_ = np.array([0, 1, 2])
+    model.coef_ = np.array([[1.0, -1.0]])
+    model.intercept_ = np.array([0.0, 0.5])
+    model.n_features_in_ = 1
+    return model
+
+
+def test_non_monotone_predictions_raise_by_default_and_clip_on_request():
+    model = _crossing_model()
+    X = np.array([[-2.0], [0.0], [2.0]])
+    with pytest.raises(ValueError, match=r"1 of 3 rows .* rows \[2\]"):
+        model.predict_proba(X)
+    model.on_invalid = "clip"
+    with pytest.warns(UserWarning, match="1 of 3 rows"):
+        probs = model.predict_proba(X)
+    assert np.all(probs >= 0) and np.allclose(probs.sum(1), 1.0)
+    np.testing.assert_allclose(model.predict_rare_proba(X), 1 / (1 + np.exp(0.5 - X[:, 0])))
+
+
+def test_pandas_names_and_ordered_categories(small):
+    labels = np.array(["none", "click", "cart", "buy"])
+    y = pd.Series(pd.Categorical(labels[small.y], categories=labels, ordered=True))
+    X = pd.DataFrame(small.X, columns=["price", "age", "visits"])
+    fit = Presto(lam=0.01).fit(X, y)
+    assert list(fit.classes_) == list(labels)
+    table = fit.coef_frame()
+    assert list(table.index) == ["price", "age", "visits"]
+    assert list(table.columns) == ["<=none", "<=click", "<=cart"]
+    assert set(fit.predict(X)) <= set(labels)
+    with pytest.raises(ValueError, match="unordered"):
+        Presto(lam=0.01).fit(X, pd.Series(pd.Categorical(labels[small.y])))
+
+
+@pytest.mark.filterwarnings("ignore:.*non-monotone cumulative probabilities:UserWarning")
+def test_sklearn_api(small):
+    est = Presto(lam=0.01, n_lambdas=5)
+    check_get_params_invariance("Presto", est)
+    check_set_params("Presto", est)
+    assert clone(est).get_params() == est.get_params()
+    for model in (
+        Presto(lam=0.01, on_invalid="clip"),
+        ProportionalOdds(),
+        CumulativeLogit(on_invalid="clip"),
+    ):
+        scores = cross_val_score(model, small.X, small.y, cv=2)
+        assert scores.shape == (2,) and np.all(np.isfinite(scores)), scores
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"penalty": "l3"}, "penalty: got 'l3'"),
+        ({"on_invalid": "ignore"}, "on_invalid: got 'ignore'"),
+        ({"lam": -1.0}, "lam: got -1.0"),
+        ({"cv": 1}, "cv: got 1"),
+    ],
+)
+def test_bad_arguments_are_named(small, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Presto(**kwargs).fit(small.X, small.y)
+
+
+def test_single_class_is_an_error(small):
+    with pytest.raises(ValueError, match="at least 2 ordered classes"):
+        Presto().fit(small.X, np.zeros(400))
+
+
+def test_ridge_variant_runs_and_shrinks(small):
+    weak = Presto(lam=1e-4, penalty="l2").fit(small.X, small.y)
+    strong = Presto(lam=1.0, penalty="l2").fit(small.X, small.y)
+    assert np.abs(strong.psi_).sum() < np.abs(weak.psi_).sum()
