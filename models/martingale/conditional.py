@@ -33,9 +33,7 @@ from bayesuq.infer.arguments import check_int
 from bayesuq.models.martingale import copula as cop
 from bayesuq.models.martingale.engine import (
     Timer,
-    convergence_summary,
-    convergence_trace,
-    predictive_resample,
+    resample_with_convergence_check,
     to_inference_data,
 )
 
@@ -339,32 +337,20 @@ class CopulaRegression(_CopulaConditional):
         )
         seed = cop.check_seed(seed)
         key = jax.random.PRNGKey(seed)
-        with Timer() as timer:
-            out = predictive_resample(
-                reg_step,
-                reg_functional,
-                params,
-                state0,
-                key=key,
-                steps=steps,
-                draws=draws,
-                start=self.n_,
-                chunk=chunk,
-                initialize=_dirichlet_log_w,
-            )
-        attrs: dict[str, Any] = {}
-        if convergence_steps is not None:
-            trace = convergence_trace(
-                reg_step,
-                reg_distance,
-                params,
-                state0,
-                key=jax.random.fold_in(key, draws),
-                steps=check_int("convergence_steps", convergence_steps, minimum=2),
-                start=self.n_,
-                initialize=_dirichlet_log_w,
-            )
-            attrs = convergence_summary(trace)
+        out, attrs, seconds = resample_with_convergence_check(
+            reg_step,
+            reg_functional,
+            reg_distance,
+            params,
+            state0,
+            key=key,
+            steps=steps,
+            draws=draws,
+            start=self.n_,
+            chunk=chunk,
+            initialize=_dirichlet_log_w,
+            convergence_steps=convergence_steps,
+        )
         initial = reg_functional(params, state0)
         return to_inference_data(
             out,
@@ -381,7 +367,7 @@ class CopulaRegression(_CopulaConditional):
                 "seed": seed,
                 "steps": steps,
                 "draws": draws,
-                "sampling_seconds": timer.seconds,
+                "sampling_seconds": seconds,
                 **self._common_attrs(),
                 **attrs,
             },
@@ -542,32 +528,20 @@ class CopulaClassifier(_CopulaConditional):
         params = ClsParams(rho, rho_x, x_obs, xe)
         seed = cop.check_seed(seed)
         key = jax.random.PRNGKey(seed)
-        with Timer() as timer:
-            out = predictive_resample(
-                cls_step,
-                cls_functional,
-                params,
-                state0,
-                key=key,
-                steps=steps,
-                draws=draws,
-                start=self.n_,
-                chunk=chunk,
-                initialize=_dirichlet_log_w,
-            )
-        attrs: dict[str, Any] = {}
-        if convergence_steps is not None:
-            trace = convergence_trace(
-                cls_step,
-                cls_distance,
-                params,
-                state0,
-                key=jax.random.fold_in(key, draws),
-                steps=check_int("convergence_steps", convergence_steps, minimum=2),
-                start=self.n_,
-                initialize=_dirichlet_log_w,
-            )
-            attrs = convergence_summary(trace)
+        out, attrs, seconds = resample_with_convergence_check(
+            cls_step,
+            cls_functional,
+            cls_distance,
+            params,
+            state0,
+            key=key,
+            steps=steps,
+            draws=draws,
+            start=self.n_,
+            chunk=chunk,
+            initialize=_dirichlet_log_w,
+            convergence_steps=convergence_steps,
+        )
         return to_inference_data(
             out,
             dims={"probability": ["x"], "x_eval": ["x", "covariate"], "probability_n": ["x"]},
@@ -577,7 +551,7 @@ class CopulaClassifier(_CopulaConditional):
                 "seed": seed,
                 "steps": steps,
                 "draws": draws,
-                "sampling_seconds": timer.seconds,
+                "sampling_seconds": seconds,
                 **self._common_attrs(),
                 **attrs,
             },

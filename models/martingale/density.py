@@ -22,9 +22,7 @@ from bayesuq.infer.arguments import check_int
 from bayesuq.models.martingale import copula as cop
 from bayesuq.models.martingale.engine import (
     Timer,
-    convergence_summary,
-    convergence_trace,
-    predictive_resample,
+    resample_with_convergence_check,
     to_inference_data,
 )
 
@@ -194,30 +192,19 @@ class CopulaDensity:
         seed = cop.check_seed(seed)
         key = jax.random.PRNGKey(seed)
         params = self._params()
-        with Timer() as timer:
-            out = predictive_resample(
-                density_step,
-                density_functional,
-                params,
-                state0,
-                key=key,
-                steps=steps,
-                draws=draws,
-                start=self.n_,
-                chunk=chunk,
-            )
-        attrs: dict[str, Any] = {}
-        if convergence_steps is not None:
-            trace = convergence_trace(
-                density_step,
-                density_distance,
-                params,
-                state0,
-                key=jax.random.fold_in(key, draws),
-                steps=check_int("convergence_steps", convergence_steps, minimum=2),
-                start=self.n_,
-            )
-            attrs = convergence_summary(trace)
+        out, attrs, seconds = resample_with_convergence_check(
+            density_step,
+            density_functional,
+            density_distance,
+            params,
+            state0,
+            key=key,
+            steps=steps,
+            draws=draws,
+            start=self.n_,
+            chunk=chunk,
+            convergence_steps=convergence_steps,
+        )
         return to_inference_data(
             out,
             dims={
@@ -241,7 +228,7 @@ class CopulaDensity:
                 "permutations": self.permutations,
                 "prequential_loglik": self.prequential_loglik_,
                 "fit_seconds": self.fit_seconds_,
-                "sampling_seconds": timer.seconds,
+                "sampling_seconds": seconds,
                 **attrs,
             },
         )

@@ -182,6 +182,57 @@ def convergence_summary(trace: np.ndarray) -> dict[str, float]:
     }
 
 
+def resample_with_convergence_check(
+    step: Step,
+    functional: Functional,
+    distance: Callable[[Any, Any, Any], jax.Array],
+    params: Any,
+    state0: Any,
+    *,
+    key: jax.Array,
+    steps: int,
+    draws: int,
+    start: int,
+    chunk: int,
+    initialize: Callable[[Any, Any, jax.Array], Any] | None = None,
+    convergence_steps: int | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, float], float]:
+    """:func:`predictive_resample`, then (optionally) :func:`convergence_trace` on one more path.
+
+    Returns
+    -------
+    (draws of the functional, convergence figures for ``attrs`` (empty when
+    ``convergence_steps`` is None), seconds spent resampling)
+    """
+    with Timer() as timer:
+        out = predictive_resample(
+            step,
+            functional,
+            params,
+            state0,
+            key=key,
+            steps=steps,
+            draws=draws,
+            start=start,
+            chunk=chunk,
+            initialize=initialize,
+        )
+    attrs: dict[str, float] = {}
+    if convergence_steps is not None:
+        trace = convergence_trace(
+            step,
+            distance,
+            params,
+            state0,
+            key=jax.random.fold_in(key, draws),
+            steps=check_int("convergence_steps", convergence_steps, minimum=2),
+            start=start,
+            initialize=initialize,
+        )
+        attrs = convergence_summary(trace)
+    return out, attrs, timer.seconds
+
+
 def to_inference_data(
     draws: Mapping[str, np.ndarray],
     *,
