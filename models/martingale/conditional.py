@@ -89,19 +89,31 @@ def reg_prequential_one(h, x, y):
     return terms, v
 
 
-@jax.jit
-def reg_prequential(h, x, y, perms):
-    """``(P, n)`` prequential terms ``log p_{k-1}(y_k | x_k)`` and cdfs ``v_k``."""
-    return jax.vmap(lambda q: reg_prequential_one(h, x[q], y[q]))(perms)
+def _permutation_averaged(prequential_one):
+    """Jitted ``(prequential, negative_prequential)`` over orderings ``perms (P, n)``.
+
+    ``prequential(h, x, y, perms)`` gives the ``(P, n)`` prequential terms and cdfs of
+    ``prequential_one`` for each ordering; ``negative_prequential`` returns the value and
+    gradient in ``h`` of ``-(1/n) mean_P sum_k term_k``, the objective that fits ``rho``.
+    """
+
+    @jax.jit
+    def prequential(h, x, y, perms):
+        return jax.vmap(lambda q: prequential_one(h, x[q], y[q]))(perms)
+
+    @jax.jit
+    def negative_prequential(h, x, y, perms):
+        def loss(h):
+            terms, _ = prequential(h, x, y, perms)
+            return -terms.sum(axis=1).mean() / y.shape[0]
+
+        return jax.value_and_grad(loss)(h)
+
+    return prequential, negative_prequential
 
 
-@jax.jit
-def reg_negative_prequential(h, x, y, perms):
-    def loss(h):
-        terms, _ = reg_prequential(h, x, y, perms)
-        return -terms.sum(axis=1).mean() / y.shape[0]
-
-    return jax.value_and_grad(loss)(h)
+# Terms log p_{k-1}(y_k | x_k) and cdfs v_k.
+reg_prequential, reg_negative_prequential = _permutation_averaged(reg_prequential_one)
 
 
 @jax.jit
@@ -399,19 +411,8 @@ def cls_prequential_one(h, x, y):
     return terms, v
 
 
-@jax.jit
-def cls_prequential(h, x, y, perms):
-    """``(P, n)`` prequential terms ``y_k log v_k + (1 - y_k) log(1 - v_k)`` and ``v_k``."""
-    return jax.vmap(lambda q: cls_prequential_one(h, x[q], y[q]))(perms)
-
-
-@jax.jit
-def cls_negative_prequential(h, x, y, perms):
-    def loss(h):
-        terms, _ = cls_prequential(h, x, y, perms)
-        return -terms.sum(axis=1).mean() / y.shape[0]
-
-    return jax.value_and_grad(loss)(h)
+# Terms y_k log v_k + (1 - y_k) log(1 - v_k) and v_k.
+cls_prequential, cls_negative_prequential = _permutation_averaged(cls_prequential_one)
 
 
 @jax.jit

@@ -170,7 +170,16 @@ def threshold_labels(classes: np.ndarray) -> list[str]:
     return [f"<={c}" for c in classes[:-1]]
 
 
-class ProportionalOdds(OrdinalBase):
+class _NewtonBaseline(OrdinalBase):
+    """Shared configuration of the baselines fitted by damped Newton in JAX."""
+
+    def __init__(self, *, on_invalid: str = "raise", tol: float = 1e-10, max_iter: int = 100):
+        self.on_invalid = on_invalid
+        self.tol = tol
+        self.max_iter = max_iter
+
+
+class ProportionalOdds(_NewtonBaseline):
     """Proportional-odds (cumulative logit with one slope) MLE by damped Newton.
 
     ``P(y <= k | x) = sigma(alpha_k + x' beta)`` (McCullagh 1980, "Regression models for
@@ -183,11 +192,6 @@ class ProportionalOdds(OrdinalBase):
     tol, max_iter
         Newton stops when ``max |gradient| <= tol`` or after ``max_iter`` steps.
     """
-
-    def __init__(self, *, on_invalid: str = "raise", tol: float = 1e-10, max_iter: int = 100):
-        self.on_invalid = on_invalid
-        self.tol = tol
-        self.max_iter = max_iter
 
     def fit(self, X, y):
         """Fit the MLE on standardised X; report on the original scale."""
@@ -213,7 +217,7 @@ class ProportionalOdds(OrdinalBase):
         return self
 
 
-class CumulativeLogit(OrdinalBase):
+class CumulativeLogit(_NewtonBaseline):
     """Separate logistic regressions of ``1{y <= k}``, one per threshold ("Logit" baseline).
 
     Each threshold is fitted on its own (no coupling), so the cumulative probabilities can
@@ -226,11 +230,6 @@ class CumulativeLogit(OrdinalBase):
     tol, max_iter
         Newton stops when ``max |gradient| <= tol`` or after ``max_iter`` steps.
     """
-
-    def __init__(self, *, on_invalid: str = "raise", tol: float = 1e-10, max_iter: int = 100):
-        self.on_invalid = on_invalid
-        self.tol = tol
-        self.max_iter = max_iter
 
     def fit(self, X, y):
         """Fit the K-1 logistic regressions on standardised X."""
