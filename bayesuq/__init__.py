@@ -10,11 +10,14 @@ from bayesuq.infer.compilation import enable_compilation_cache
 
 enable_compilation_cache()
 
+from bayesuq.calibration import SBCResult, sbc  # noqa: E402
 from bayesuq.diagnostics import Diagnostics, diagnose  # noqa: E402
+from bayesuq.infer.many import ManyFits, nuts_many  # noqa: E402
 from bayesuq.infer.nuts import nuts  # noqa: E402
 from bayesuq.infer.svi import svi  # noqa: E402
 from bayesuq.io import load, save  # noqa: E402
 from bayesuq.precision import enable_x64  # noqa: E402
+from bayesuq.report import report  # noqa: E402
 
 try:
     __version__ = version("bayesuq")
@@ -23,12 +26,17 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 __all__ = [
     "Diagnostics",
+    "ManyFits",
+    "SBCResult",
     "__version__",
     "diagnose",
     "enable_compilation_cache",
     "enable_x64",
     "load",
     "nuts",
+    "nuts_many",
+    "report",
     "save",
+    "sbc",
     "svi",
 ]

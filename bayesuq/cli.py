@@ -3,6 +3,8 @@
 ``bayesuq run eight_schools -o results``    fit a bundled example, write results and diagnostics
 ``bayesuq run case_studies/x.py -- --smoke`` run a script (a case study) with arguments
 ``bayesuq diagnose results/posterior.nc``   print the verdict on a saved fit (exit 1 if not ok)
+``bayesuq report results/posterior.nc -o report.html``  write the HTML report on a saved fit
+``bayesuq sbc eight_schools --observed y``  simulation-based calibration (exit 1 if not)
 ``bayesuq examples``                        list the bundled examples
 ``bayesuq <family> ...``                    model-family commands (see ``bayesuq --help``)
 """
@@ -73,6 +75,16 @@ def _diagnose(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
+def _report(args: argparse.Namespace) -> int:
+    import bayesuq
+
+    results = Path(args.results)
+    out = Path(args.out) if args.out else results.with_suffix(".html")
+    path = bayesuq.report(bayesuq.load(results), out, title=args.title)
+    print(f"wrote {path} ({path.stat().st_size / 1e3:.0f} kB)")
+    return EXIT_OK
+
+
 def _examples(_: argparse.Namespace) -> int:
     from bayesuq.data import EXAMPLES
 
@@ -108,8 +120,21 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose.add_argument("results", help="path to a .nc file written by bayesuq")
     diagnose.set_defaults(handler=_diagnose)
 
+    report = commands.add_parser(
+        "report", help="write a self-contained HTML report on a saved fit (netCDF)"
+    )
+    report.add_argument("results", help="path to a .nc file written by bayesuq")
+    report.add_argument(
+        "-o", "--out", help="the .html file to write (default: the results path with .html)"
+    )
+    report.add_argument("--title", help="page title (default: 'bayesuq report: <model>')")
+    report.set_defaults(handler=_report)
+
     examples = commands.add_parser("examples", help="list the bundled examples")
     examples.set_defaults(handler=_examples)
+    from bayesuq.calibration.cli import add_cli as add_sbc_command
+
+    add_sbc_command(commands)
     _add_family_commands(commands)
     return parser
 

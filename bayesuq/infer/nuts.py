@@ -80,6 +80,8 @@ class NutsConfig(NamedTuple):
     dense_mass: bool
     chain_method: str
     chunk: int
+    datasets: int = 0  # > 0: the programs also map over this many datasets
+    batched: tuple[str, ...] = ()  # data entries with a leading dataset axis
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,16 @@ def _build_programs(
     keys = jax.random.split(jax.random.PRNGKey(0), config.chains)
     fixed, mask = initialisation.no_fixed_values(z_template, config.chains)
     init_args = (keys, fixed, mask, data.arrays)
+    if config.datasets:
+        init_program_fn, chunk_program_fn = _over_datasets(init_batched, chunk_batched)
+        program_init_args = (
+            jax.random.split(jax.random.PRNGKey(0), (config.datasets, config.chains)),
+            *_per_dataset((fixed, mask), config.datasets),
+            _dataset_arrays_template(data, config),
+        )
+    else:
+        init_program_fn, chunk_program_fn = init_batched, chunk_batched
+        program_init_args = init_args
     # Serialised multi-device (shard_map) programs would need their device context at
     # call time: they get the in-process and XLA caches, not the traced-program cache.
     key = (
@@ -233,12 +245,55 @@ def _build_programs(
         else _program_key(data, config, z_template, potential_fn_gen, postprocess_fn_gen)
     )
     init_program, (state_shape, _) = compile_cached(
-        init_batched, init_args, key=key and f"{key}-init"
+        init_program_fn, program_init_args, key=key and f"{key}-init"
     )
     chunk_program, _ = compile_cached(
-        chunk_batched, (state_shape, data.arrays), key=key and f"{key}-chunk"
+        chunk_program_fn, (state_shape, program_init_args[-1]), key=key and f"{key}-chunk"
     )
     return NutsPrograms(init=init_program, chunk=chunk_program)
+
+
+def _over_datasets(init_chains: Callable, chunk_chains: Callable) -> tuple[Callable, Callable]:
+    """Map the all-chains programs over datasets, as one program (``vmap``).
+
+    The data argument becomes ``(batched, shared)``: entries with a leading dataset axis,
+    and entries common to every dataset (not copied per dataset).
+    """
+
+    def init_dataset(keys, fixed, mask, arrays):
+        batched, shared = arrays
+        return init_chains(keys, fixed, mask, {**batched, **shared})
+
+    def chunk_dataset(state, arrays):
+        batched, shared = arrays
+        return chunk_chains(state, {**batched, **shared})
+
+    return (
+        jax.vmap(init_dataset, in_axes=(0, 0, 0, (0, None))),
+        jax.vmap(chunk_dataset, in_axes=(0, (0, None))),
+    )
+
+
+def _per_dataset(tree: Any, datasets: int) -> Any:
+    """``tree`` with every leaf repeated along a new leading dataset axis."""
+    return jax.tree.map(lambda x: np.broadcast_to(x, (datasets, *np.shape(x))).copy(), tree)
+
+
+def split_batched(arrays: dict[str, Any], batched: tuple[str, ...]) -> tuple[dict, dict]:
+    """``(batched, shared)`` parts of the data arrays, for dataset-batched programs."""
+    return (
+        {k: v for k, v in arrays.items() if k in batched},
+        {k: v for k, v in arrays.items() if k not in batched},
+    )
+
+
+def _dataset_arrays_template(data: PreparedData, config: NutsConfig) -> tuple[dict, dict]:
+    """Abstract ``(batched, shared)`` arguments: one dataset's shapes, batched entries stacked."""
+    batched, shared = split_batched(data.arrays, config.batched)
+    stacked = {
+        k: jax.ShapeDtypeStruct((config.datasets, *v.shape), v.dtype) for k, v in batched.items()
+    }
+    return stacked, shared
 
 
 def _check_arguments(
@@ -327,19 +382,23 @@ def _run(
     programs: NutsPrograms,
     key: jax.Array,
     start: tuple[dict, dict],
-    data: PreparedData,
+    arrays: Any,
     config: NutsConfig,
     progress: bool,
     desc: str,
 ) -> tuple[dict, dict, Any, np.ndarray]:
-    """One pass of init, warm-up and sampling for all chains.
+    """One pass of init, warm-up and sampling for all chains (of all datasets).
+
+    ``arrays`` is the programs' data argument: the data arrays, or ``(batched, shared)``
+    for dataset-batched programs, whose outputs carry a leading dataset axis.
 
     Returns
     -------
     (draws, stats, final unconstrained positions, valid-start flags)
     """
-    keys = jax.random.split(key, config.chains)
-    state, valid = programs.init(keys, *start, data.arrays)
+    batch_shape = (config.datasets, config.chains) if config.datasets else (config.chains,)
+    keys = jax.random.split(key, batch_shape)
+    state, valid = programs.init(keys, *start, arrays)
     valid = np.asarray(valid)
     if not valid.all():
         return {}, {}, None, valid
@@ -348,14 +407,14 @@ def _run(
     def postfix(out):
         stats = out[1]
         return {
-            "step": f"{float(jnp.median(stats['step_size'][:, -1])):.3g}",
+            "step": f"{float(jnp.median(stats['step_size'][..., -1])):.3g}",
             "depth": int(jnp.max(stats["tree_depth"])),
         }
 
     state, outputs = run_in_chunks(
         programs.chunk,
         state,
-        data.arrays,
+        arrays,
         total=total,
         chunk=config.chunk,
         progress=progress,
@@ -363,7 +422,13 @@ def _run(
         postfix=postfix,
     )
     host = jax.device_get(outputs)
-    joined = jax.tree.map(lambda *xs: np.concatenate(xs, axis=1)[:, config.warmup : total], *host)
+    axis = len(batch_shape)  # outputs are (*batch_shape, iteration, ...)
+    joined = jax.tree.map(
+        lambda *xs: np.concatenate(xs, axis=axis)[
+            (slice(None),) * axis + (np.s_[config.warmup : total],)
+        ],
+        *host,
+    )
     draws, stats = joined
     return draws, stats, state.z, valid
 
@@ -410,7 +475,7 @@ def _recover(
             source = "fresh uniform(-2, 2) points"
             restart = initialisation.no_fixed_values(z_template, config.chains)
         new_draws, new_stats, new_z, valid = _run(
-            programs, k_run, restart, data, config, progress, f"re-running chains {bad}"
+            programs, k_run, restart, data.arrays, config, progress, f"re-running chains {bad}"
         )
         if not valid.all():
             break
@@ -536,7 +601,7 @@ def nuts(
     key_run, key_repair, key_recover = jax.random.split(jax.random.PRNGKey(seed), 3)
     start = _starting_values(model, prepared, z_template, chains, init)
     draws_, stats, final_z, valid = _run(
-        programs, key_run, start, prepared, config, progress, "sampling"
+        programs, key_run, start, prepared.arrays, config, progress, "sampling"
     )
     if not valid.all():
         start = _repair_invalid_starts(
@@ -551,7 +616,7 @@ def nuts(
             user_init=bool(init),
         )
         draws_, stats, final_z, valid = _run(
-            programs, key_run, start, prepared, config, progress, "sampling"
+            programs, key_run, start, prepared.arrays, config, progress, "sampling"
         )
     stuck = find_stuck_chains(stats["step_size"], stats["lp"])
     messages: list[str] = []
