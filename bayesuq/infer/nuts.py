@@ -228,7 +228,9 @@ def _build_programs(
     fixed, mask = initialisation.no_fixed_values(z_template, config.chains)
     init_args = (keys, fixed, mask, data.arrays)
     if config.datasets:
-        init_program_fn, chunk_program_fn = _over_datasets(init_batched, chunk_batched)
+        init_program_fn, chunk_program_fn = _over_datasets(
+            init_one, chunk_one, config.datasets, config.chains
+        )
         program_init_args = (
             jax.random.split(jax.random.PRNGKey(0), (config.datasets, config.chains)),
             *_per_dataset((fixed, mask), config.datasets),
@@ -253,25 +255,43 @@ def _build_programs(
     return NutsPrograms(init=init_program, chunk=chunk_program)
 
 
-def _over_datasets(init_chains: Callable, chunk_chains: Callable) -> tuple[Callable, Callable]:
-    """Map the all-chains programs over datasets, as one program (``vmap``).
+def _over_datasets(
+    init_one: Callable, chunk_one: Callable, datasets: int, chains: int
+) -> tuple[Callable, Callable]:
+    """Programs over every chain of every dataset: one ``vmap`` over ``datasets * chains``.
 
-    The data argument becomes ``(batched, shared)``: entries with a leading dataset axis,
-    and entries common to every dataset (not copied per dataset).
+    The data argument becomes ``(batched, shared)``: entries with a leading dataset axis
+    (repeated for each chain inside the program) and entries common to every dataset.
+    Inputs and outputs keep ``(dataset, chain)`` leading axes; the sampler state between
+    the two programs is flat. One flat ``vmap`` compiles about twice as fast as a ``vmap``
+    over datasets of a ``vmap`` over chains.
     """
+    members = datasets * chains
 
-    def init_dataset(keys, fixed, mask, arrays):
+    def flat(tree):
+        return jax.tree.map(lambda x: x.reshape(members, *x.shape[2:]), tree)
+
+    def per_member(batched):
+        return jax.tree.map(lambda x: jnp.repeat(x, chains, axis=0), batched)
+
+    def unflat(tree):
+        return jax.tree.map(lambda x: x.reshape(datasets, chains, *x.shape[1:]), tree)
+
+    def init_all(keys, fixed, mask, arrays):
         batched, shared = arrays
-        return init_chains(keys, fixed, mask, {**batched, **shared})
+        state, valid = jax.vmap(lambda k, f, m, b: init_one(k, f, m, {**b, **shared}))(
+            flat(keys), flat(fixed), flat(mask), per_member(batched)
+        )
+        return state, valid.reshape(datasets, chains)
 
-    def chunk_dataset(state, arrays):
+    def chunk_all(state, arrays):
         batched, shared = arrays
-        return chunk_chains(state, {**batched, **shared})
+        state, outputs = jax.vmap(lambda st, b: chunk_one(st, {**b, **shared}))(
+            state, per_member(batched)
+        )
+        return state, unflat(outputs)
 
-    return (
-        jax.vmap(init_dataset, in_axes=(0, 0, 0, (0, None))),
-        jax.vmap(chunk_dataset, in_axes=(0, (0, None))),
-    )
+    return init_all, chunk_all
 
 
 def _per_dataset(tree: Any, datasets: int) -> Any:
