@@ -22,19 +22,19 @@
 
 # %%
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
 import bayesuq
+from bayesuq.case_study import case_study_args
 from bayesuq.data import eight_schools_centered, eight_schools_noncentered, load_eight_schools
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--smoke", action="store_true", help="tiny run for the tests")
 parser.add_argument("--out", default="results/eight_schools")
-args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
-settings = {"chains": 2, "draws": 300, "warmup": 300} if args.smoke else {}
+args = case_study_args(parser, __name__)
+settings = {"chains": 2, "draws": 600, "warmup": 500} if args.smoke else {}
 out = Path(args.out)
 
 # %% [markdown]

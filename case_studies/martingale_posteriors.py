@@ -28,7 +28,6 @@
 
 # %%
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -46,6 +45,7 @@ import scipy.stats
 from sklearn.datasets import make_moons
 
 import bayesuq
+from bayesuq.case_study import case_study_args
 from bayesuq.models.martingale import (
     CopulaClassifier,
     CopulaDensity,
@@ -57,7 +57,7 @@ from bayesuq.models.martingale import (
 parser = argparse.ArgumentParser()
 parser.add_argument("--smoke", action="store_true", help="tiny run for the tests")
 parser.add_argument("--out", default="results/martingale")
-args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
+args = case_study_args(parser, __name__)
 out = Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
 SMOKE = args.smoke
@@ -147,6 +147,9 @@ for col, n in enumerate((50,) if SMOKE else (50, 200)):
     ax.plot(y, np.zeros_like(y), "k|")
     ax.set_title(f"GMM density, n = {n}")
     ax.legend(fontsize=7)
+if SMOKE:  # the n = 200 panel is drawn by the full run only
+    axes[0, 1].text(0.5, 0.5, "n = 200: full run only", ha="center", va="center")
+    axes[0, 1].set_axis_off()
 
 # %% [markdown]
 # ## 3. 1-D regression: bands for E[y | x] vs Bayesian basis-function regression (NUTS)

@@ -24,7 +24,6 @@
 
 # %%
 import argparse
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -34,6 +33,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from bayesuq.case_study import case_study_args
 from bayesuq.models.presto import (
     BayesianPresto,
     Presto,
@@ -45,7 +45,7 @@ from bayesuq.models.presto import (
 parser = argparse.ArgumentParser()
 parser.add_argument("--smoke", action="store_true", help="tiny run for the tests")
 parser.add_argument("--out", default="results/presto")
-args = parser.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
+args = case_study_args(parser, __name__)
 out = Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
 if args.smoke:

@@ -87,9 +87,20 @@ class Presto(OrdinalBase):
 
     Attributes
     ----------
-    coef_ : (p, K-1) slopes ``beta_k`` on the original scale; intercept_ : (K-1,)
-    lambda_ : chosen penalty; lambdas_ : the path; cv_scores_ : (cv, n_lambdas) Brier scores
-    psi_ : (p, K-1) differences on the standardised scale; n_iter_, converged_ : per lambda
+    coef_ : ndarray, shape (p, K-1)
+        Slopes ``beta_k`` on the original scale.
+    intercept_ : ndarray, shape (K-1,)
+        Intercepts on the original scale.
+    lambda_ : float
+        The chosen penalty.
+    lambdas_ : ndarray
+        The penalty path.
+    cv_scores_ : ndarray, shape (cv, n_lambdas), or None
+        Brier scores of the folds (None when ``lam`` was given).
+    psi_ : ndarray, shape (p, K-1)
+        Differences on the standardised scale.
+    n_iter_, converged_ : ndarray
+        FISTA iterations and convergence flag, per lambda.
     """
 
     def __init__(

@@ -1,0 +1,1 @@
+../../case_studies/aggregate_drug_trials.py

@@ -1,0 +1,1 @@
+../../case_studies/eight_schools.py

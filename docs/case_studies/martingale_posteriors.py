@@ -1,0 +1,1 @@
+../../case_studies/martingale_posteriors.py

@@ -1,0 +1,1 @@
+../../case_studies/presto_rare_events.py
