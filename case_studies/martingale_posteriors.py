@@ -3,6 +3,7 @@
 #   jupytext:
 #     formats: py:percent
 #   kernelspec:
+#     display_name: Python 3
 #     name: python3
 # ---
 

@@ -27,7 +27,6 @@ from bayesuq.models.aggregate.fitting import (
     chain_designs,
     fit,
     fit_with_simulation_noise_check,
-    name_constant_dims,
 )
 from bayesuq.models.aggregate.likelihood import (
     check_simulation_size,
@@ -74,7 +73,6 @@ __all__ = [
     "linear_model",
     "linear_trajectory",
     "mvn_average_loglik",
-    "name_constant_dims",
     "noise_band",
     "noise_study",
     "simulate_amd",

@@ -24,15 +24,26 @@ def add_cli(commands: argparse._SubParsersAction) -> None:
         dest="J_tilde",
         help="simulated patients of the approx likelihood",
     )
-    p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--warmup", type=int, default=1000)
+    p.add_argument("--chains", type=int, default=None, help="default 4 (2 with --smoke)")
+    p.add_argument("--draws", type=int, default=None, help="default 1000 (100 with --smoke)")
+    p.add_argument("--warmup", type=int, default=None, help="default 1000 (100 with --smoke)")
+    p.add_argument(
+        "--chain-method",
+        default="auto",
+        dest="chain_method",
+        choices=("auto", "vectorized", "sequential", "parallel"),
+        help="how bayesuq.nuts runs the chains",
+    )
     p.add_argument("--replicates", type=int, default=1000, help="xi sets in the noise study")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument(
         "--modes", default=None, help="comma-separated likelihood modes (default: all of them)"
     )
-    p.add_argument("--smoke", action="store_true", help="tiny settings (seconds, not minutes)")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny noise study and, unless given, tiny fit settings (seconds, not minutes)",
+    )
     p.set_defaults(handler=_cli_main)
 
 
@@ -47,11 +58,14 @@ def _cli_main(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    draws, warmup, chains, replicates = args.draws, args.warmup, args.chains, args.replicates
-    j_grid = None
+    defaults = (100, 100, 2) if args.smoke else (1000, 1000, 4)
+    draws, warmup, chains = (
+        given if given is not None else default
+        for given, default in zip((args.draws, args.warmup, args.chains), defaults, strict=True)
+    )
+    replicates, j_grid = args.replicates, None
     if args.smoke:
-        draws, warmup, chains, replicates = 100, 100, 2, 50
-        j_grid = [50, 100, 200, 400]
+        replicates, j_grid = 50, [50, 100, 200, 400]
     with jax.enable_x64(True):
         sim, fits = compare_modes(
             args.model,
@@ -61,6 +75,7 @@ def _cli_main(args: argparse.Namespace) -> int:
             chains=chains,
             draws=draws,
             warmup=warmup,
+            chain_method=args.chain_method,
             progress=False,
         )
         parameters = ["delta"] + (["mu_a", "beta"] if args.model == "linear" else ["lEmax"])

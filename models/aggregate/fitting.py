@@ -21,7 +21,9 @@ import bayesuq
 from bayesuq.infer.convert import clean_attrs
 from bayesuq.models.aggregate.likelihood import check_simulation_size, draw_xi
 
-CONSTANT_DIMS = {
+DIMS = {
+    "y": ["patient", "time"],
+    "y_ext": ["patient_ext", "time_ext"],
     "x": ["time"],
     "x_ext": ["time_ext"],
     "ybar_ext": ["time_ext"],
@@ -29,22 +31,7 @@ CONSTANT_DIMS = {
     "xi": ["simulated_patient", "effect"],
     "mask": ["simulated_patient"],
 }
-
-
-def name_constant_dims(idata: az.InferenceData) -> az.InferenceData:
-    """Name the constant-data dims of an aggregate fit (``time``, ``simulated_patient``...)."""
-    if "constant_data" not in idata.groups():
-        return idata
-    group = idata.constant_data
-    variables = {}
-    for name, array in group.data_vars.items():
-        lead = ["chain"] if "chain" in array.dims else []
-        dims = CONSTANT_DIMS.get(name, [f"{name}_dim_{i}" for i in range(array.ndim)])
-        if name == "J_prime" or len(lead + dims) != array.ndim:
-            dims = [d for d in array.dims if d != "chain"]
-        variables[name] = xr.DataArray(array.values, dims=lead + list(dims))
-    idata.constant_data = xr.Dataset(variables, attrs=group.attrs)
-    return idata
+"""Dim names of the aggregate models' observed sites and constant data."""
 
 
 def fit(
@@ -58,21 +45,14 @@ def fit(
 ) -> az.InferenceData:
     """``bayesuq.nuts(model, data, ...)`` with the aggregate models' dim names.
 
-    ``dims`` names observed sites only (``y``, ``y_ext``); constant data (``x``, ``xi``,
-    ...) are named afterwards by :func:`name_constant_dims`.
+    Observed sites (``y``, ``y_ext``) and constant data (``x``, ``xi``, ``mask``...) present
+    in ``data`` are named from :data:`DIMS` (``patient``, ``time``, ``simulated_patient``,
+    ``effect``...); ``dims`` (any site or data entry, passed to ``bayesuq.nuts``) and
+    ``coords`` add to or override them.
     """
-    dims = {
-        k: v
-        for k, v in {
-            "y": ["patient", "time"],
-            "y_ext": ["patient_ext", "time_ext"],
-            **(dims or {}),
-        }.items()
-        if k in data
-    }
+    dims = {**{k: v for k, v in DIMS.items() if k in data}, **(dims or {})}
     coords = {**getattr(model, "coords", {}), **(coords or {})}
-    idata = bayesuq.nuts(model, dict(data), seed=seed, dims=dims, coords=coords, **nuts_options)
-    return name_constant_dims(idata)
+    return bayesuq.nuts(model, dict(data), seed=seed, dims=dims, coords=coords, **nuts_options)
 
 
 def chain_designs(

@@ -12,6 +12,10 @@ The external trial has the same structure with ``mu_a' = mu_a + delta``; only it
     ybar' ~ MVN(X'(mu_a + delta) + beta x'^2, [X' diag(sigma_a^2) X'^T + sigma_y^2 I] / J').
 
 Priors: mu_a, beta, delta ~ N(0, 1); sigma_a, sigma_y ~ half-N(0, 1).
+
+Sampled parameterisation (same posterior): ``nu = mu_a + beta c`` and patient effects
+``b_j = a_j + beta c``, with ``c`` the least-squares coefficients of ``x^2`` on ``[1, x]``
+(:func:`quadratic_shear`); ``mu_a`` is recorded as a deterministic site.
 """
 
 from __future__ import annotations
@@ -37,26 +41,7 @@ LINEAR_TRUTH = {
 }
 """True values of the paper's linear example."""
 
-LINEAR_COORDS = {"effect": ["intercept", "slope"]}
-LINEAR_DIMS = {
-    "y": ["patient", "time"],
-    "y_ext": ["patient_ext", "time_ext"],
-    "x": ["time"],
-    "x_ext": ["time_ext"],
-    "ybar_ext": ["time_ext"],
-    "xi": ["simulated_patient", "effect"],
-    "mask": ["simulated_patient"],
-}
 N_EFFECTS = 2
-
-
-def linear_dims(data: dict) -> dict[str, list[str]]:
-    """Dim names of the observed sites present in ``data`` (for ``bayesuq.nuts(dims=...)``).
-
-    Only model sites may be named there (``bayesuq.nuts`` fails on data-only keys); the
-    constant data are renamed afterwards by :func:`~bayesuq.models.aggregate.fit`.
-    """
-    return {k: LINEAR_DIMS[k] for k in ("y", "y_ext") if k in data}
 
 
 def linear_trajectory(params: dict, xi_j: jax.Array) -> jax.Array:
@@ -104,18 +89,21 @@ def linear_model(likelihood: str = "approx") -> Callable:
 
     def model(x, y, x_ext=None, ybar_ext=None, J_prime=None, y_ext=None, xi=None, mask=None):
         check_design("y", y, ndim=2, shape={1: x.shape[0]})
+        beta = numpyro.sample("beta", dist.Normal(0.0, 1.0))
+        shear = quadratic_shear(x)
         with numpyro.plate("effect", N_EFFECTS):
-            mu_a = numpyro.sample("mu_a", dist.Normal(0.0, 1.0))
+            # nu = mu_a + beta c with mu_a ~ N(0, 1): nu | beta ~ N(beta c, 1) (unit Jacobian)
+            nu = numpyro.sample("nu", dist.Normal(beta * shear, 1.0))
             sigma_a = numpyro.sample("sigma_a", dist.HalfNormal(1.0))
             delta = numpyro.sample("delta", dist.Normal(0.0, 1.0))
-        beta = numpyro.sample("beta", dist.Normal(0.0, 1.0))
+            mu_a = numpyro.deterministic("mu_a", nu - beta * shear)
         sigma_y = numpyro.sample("sigma_y", dist.HalfNormal(1.0))
-        _raw_data("", x, y, mu_a, sigma_a, beta, sigma_y)
+        _raw_data("", x, y, nu, sigma_a, beta, shear, sigma_y)
         if likelihood == "local":
             return
         if likelihood == "full":
             check_design("y_ext", y_ext, ndim=2)
-            _raw_data("_ext", x_ext, y_ext, mu_a + delta, sigma_a, beta, sigma_y)
+            _raw_data("_ext", x_ext, y_ext, nu + delta, sigma_a, beta, shear, sigma_y)
             return
         check_design("x_ext", x_ext, ndim=1)
         check_design("ybar_ext", ybar_ext, ndim=1, shape={0: x_ext.shape[0]})
@@ -144,19 +132,36 @@ def linear_model(likelihood: str = "approx") -> Callable:
     return model
 
 
-def _raw_data(suffix, x, y, mu_a, sigma_a, beta, sigma_y) -> None:
+def quadratic_shear(x: jax.Array) -> jax.Array:
+    """``c`` with ``x^2 = c_1 + c_2 x + r(x)``, ``r`` orthogonal to 1 and ``x`` on the design.
+
+    The least-squares coefficients of ``x^2`` on ``[1, x]``. The model samples
+    ``b_j = a_j + beta c`` and ``nu = mu_a + beta c`` instead of ``a_j`` and ``mu_a``: a
+    shear with unit Jacobian (the same posterior), under which a patient's curve is
+    ``b_j1 + b_j2 x + beta r(x)``, so ``beta`` is nearly uncorrelated with the patient
+    effects. Without it ``beta``, ``mu_a[slope]`` and all ``a_j2`` move together (``x`` and
+    ``x^2`` correlate 0.96 on 13 visits in [0, 1]) and a diagonal mass matrix mixes several times
+    slower.
+    """
+    design = jnp.stack([jnp.ones_like(x), x], axis=-1)
+    return jnp.linalg.solve(design.T @ design, design.T @ x**2)
+
+
+def _raw_data(suffix, x, y, nu, sigma_a, beta, shear, sigma_y) -> None:
     """Patient effects and the raw observations of one trial.
 
-    The patient effects are centred, ``a_j ~ N(mu_a, sigma_a)``: with 13 precise visits per
-    patient the data dominate each ``a_j``, and the centred form mixes several times
-    faster than the non-centred one (which correlates ``mu_a`` with every ``z_j``).
+    The patient effects are centred, ``b_j = a_j + beta c ~ N(nu, sigma_a)`` with
+    ``nu = mu_a + beta c`` (:func:`quadratic_shear`): with 13 precise visits per patient the
+    data dominate each ``b_j``, and the centred form mixes several times faster than the
+    non-centred one (which correlates ``mu_a`` with every ``z_j``).
     """
     n_patients, n_times = y.shape
     with numpyro.plate(f"patient{suffix}", n_patients, dim=-2):
         with numpyro.plate("effect", N_EFFECTS, dim=-1):
-            loc = jnp.broadcast_to(mu_a, (n_patients, N_EFFECTS))
+            loc = jnp.broadcast_to(nu, (n_patients, N_EFFECTS))
             scale = jnp.broadcast_to(sigma_a, (n_patients, N_EFFECTS))
-            a = numpyro.sample(f"a{suffix}", dist.Normal(loc, scale))
+            b = numpyro.sample(f"b{suffix}", dist.Normal(loc, scale))
+    a = b - beta * shear[None, :]
     mean = a[:, :1] + a[:, 1:] * x[None, :] + beta * x[None, :] ** 2
     with numpyro.plate(f"patient{suffix}", n_patients, dim=-2):
         with numpyro.plate(f"time{suffix}", n_times, dim=-1):

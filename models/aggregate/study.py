@@ -137,8 +137,13 @@ def plot_noise(grid, band, exact_values, study: NoiseStudy, path) -> None:
     plt.close(fig)
 
 
-def plot_modes(table: pd.DataFrame, parameters: Sequence[str], path) -> None:
-    """Figure: posterior mean and 95 % interval of ``parameters`` per mode, with the truth."""
+def plot_modes(table: pd.DataFrame, parameters: Sequence[str], path, *, clip: float = 10.0) -> None:
+    """Figure: posterior mean and 95 % interval of ``parameters`` per mode, with the truth.
+
+    An interval more than ``clip`` times wider than the narrowest one (``local``'s prior
+    for delta) would hide the others: the axis then spans the narrow ones and the wide
+    interval is drawn to the edge, with its numbers written beside it.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,13 +152,38 @@ def plot_modes(table: pd.DataFrame, parameters: Sequence[str], path) -> None:
     fig, axes = plt.subplots(1, len(parameters), figsize=(4 * len(parameters), 3.5))
     for ax, parameter in zip(np.atleast_1d(axes), parameters, strict=True):
         rows = table[table.parameter == parameter].reset_index(drop=True)
+        width = rows["q97.5"] - rows["q2.5"]
+        wide = width > clip * width.min()
+        narrow = rows[~wide]
+        truth = rows["truth"].iloc[0]
+        lo = min(narrow["q2.5"].min(), truth)
+        hi = max(narrow["q97.5"].max(), truth)
+        pad = 0.15 * (hi - lo)
+        limits = (lo - pad, hi + pad)
         ax.errorbar(
-            rows["mean"],
-            rows.index,
-            xerr=[rows["mean"] - rows["q2.5"], rows["q97.5"] - rows["mean"]],
+            narrow["mean"],
+            narrow.index,
+            xerr=[narrow["mean"] - narrow["q2.5"], narrow["q97.5"] - narrow["mean"]],
             fmt="o",
         )
-        ax.axvline(rows["truth"].iloc[0], color="k", ls="--")
+        for index, row in rows[wide].iterrows():
+            ax.annotate(
+                "",
+                xy=(limits[1], index),
+                xytext=(limits[0], index),
+                arrowprops={"arrowstyle": "<->", "color": "C1"},
+            )
+            ax.text(
+                np.mean(limits),
+                index + 0.15,
+                f"95% [{row['q2.5']:.2f}, {row['q97.5']:.2f}] (off scale)",
+                ha="center",
+                color="C1",
+                fontsize=8,
+            )
+        ax.set_xlim(*limits)
+        ax.set_ylim(-0.5, len(rows) - 0.5)
+        ax.axvline(truth, color="k", ls="--")
         ax.set_yticks(rows.index, rows["mode"])
         ax.set_title(parameter)
     fig.tight_layout()

@@ -1,13 +1,14 @@
 """NUTS fits of the aggregate-data models: approx against the exact and full oracles.
 
-Tolerances: the issue asks for posterior means within 0.1 posterior sd and sds within 15 %
-between approx and exact. With 2 x 1000 draws the Monte Carlo error of a difference of two
-means can itself reach 0.1 sd, so the default tests allow 0.1 sd plus 3 combined MCSEs;
-the slow test checks the plain 0.1 sd / 15 % criterion with 4 x 2000 draws.
-``xi`` has J_tilde = 4000 rows (20000 in the slow test): the approximate posterior of delta
-is the exact one shifted by about sigma_a mean(xi) ~ 0.1 / sqrt(J_tilde), i.e. 0.1 sd here
-(0.3 sd at the paper's J_tilde = 500, which is why chains with independent xi are
-compared, below).
+Default tests (one module-scoped set of fits, 2 chains x 500 + 500, J_tilde = 500, the
+paper's value): at finite J_tilde the approximate posterior of delta is the exact one
+shifted by ``-sigma_a * mean(xi)`` (the simulated mean curve is off by
+``X' diag(sigma_a) mean(xi)``), about 0.1/sqrt(J_tilde) = 0.3 posterior sd at J_tilde = 500.
+The default comparison therefore adds that known shift back, per draw, before asking for
+means within 0.1 posterior sd (plus 3 combined MCSEs) and sds within 15 %. The slow tests
+check the plain, uncorrected criterion: J_tilde = 4000 (0.1 sd + 3 MCSE) and
+J_tilde = 20000 with 4 x 1000 draws (0.1 sd, no MCSE allowance; the sheared linear model
+gives a bulk ESS above 1000 per 1000 draws, so the MCSE is about 0.02 sd).
 """
 
 from __future__ import annotations
@@ -30,11 +31,14 @@ from bayesuq.models.aggregate import (
 )
 
 POPULATION = ["mu_a", "sigma_a", "beta", "sigma_y", "delta"]
-SETTINGS = {"chains": 2, "draws": 1000, "warmup": 500, "progress": False}
+MODES = ("exact", "approx", "full", "local")
+# sequential chains: on 2 CPU cores they compile ~40 % faster than vectorized ones
+QUICK = {"J_tilde": 500, "chains": 2, "draws": 500, "warmup": 500, "chain_method": "sequential"}
+LONG = {"J_tilde": 4000, "chains": 2, "draws": 1000, "warmup": 500}
 
 
 def _scalars(idata, names):
-    """``label -> flat draws (chain, draw)`` of every scalar of ``names``."""
+    """``label -> draws (chain, draw)`` of every scalar of ``names``."""
     out = {}
     for name in names:
         draws = idata.posterior[name].values
@@ -53,16 +57,48 @@ def _truths(truth, names):
     }
 
 
-@pytest.fixture(scope="module")
-def linear_fits():
+def _approx_scalars(idata, *, correct_shift):
+    """Scalars of an approx fit; with ``correct_shift``, delta + sigma_a * mean(xi) per draw
+    (the approximate posterior's known offset at finite J_tilde, see the module docstring)."""
+    out = _scalars(idata, POPULATION)
+    if correct_shift:
+        xi_mean = idata.constant_data["xi"].values.mean(axis=0)
+        sigma_a = idata.posterior["sigma_a"].values
+        for i in range(2):
+            out[f"delta[{i}]"] = out[f"delta[{i}]"] + sigma_a[..., i] * xi_mean[i]
+    return out
+
+
+def _fit_all(settings):
+    settings = dict(settings)
+    J_tilde = settings.pop("J_tilde")
     with jax.enable_x64(True):
         sim = simulate_linear()
-        xi = draw_xi(jax.random.key(7), 4_000, 2)
+        xi = draw_xi(jax.random.key(7), J_tilde, 2)
         fits = {
-            mode: fit(linear_model(mode), sim.model_data(mode, xi=xi), seed=3, **SETTINGS)
-            for mode in ("exact", "approx", "full")
+            mode: fit(
+                linear_model(mode),
+                sim.model_data(mode, xi=xi),
+                seed=3,
+                progress=False,
+                **settings,
+            )
+            for mode in MODES
         }
     return sim, fits
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param(QUICK, id="quick"),
+        pytest.param(LONG, id="long", marks=pytest.mark.slow),
+    ],
+)
+def linear_fits(request):
+    """Every mode of the linear example; ``quick`` (default) shift-corrects approx."""
+    sim, fits = _fit_all(request.param)
+    return sim, fits, request.param is QUICK
 
 
 def _agree(a, b, *, mean_sd, sd_rel, mcse_z):
@@ -74,47 +110,59 @@ def _agree(a, b, *, mean_sd, sd_rel, mcse_z):
     return mean_ok and sd_ok, (a.mean(), b.mean(), a.std(), sd, mcse)
 
 
-@pytest.mark.slow  # three NUTS fits at J_tilde=4000: ~150 s on 2 cores
 def test_approx_agrees_with_exact(linear_fits):
-    _, fits = linear_fits
-    approx, exact = _scalars(fits["approx"], POPULATION), _scalars(fits["exact"], POPULATION)
+    _, fits, corrected = linear_fits
+    approx = _approx_scalars(fits["approx"], correct_shift=corrected)
+    exact = _scalars(fits["exact"], POPULATION)
     assert len(approx) == 8
     for label in approx:
         ok, info = _agree(approx[label], exact[label], mean_sd=0.1, sd_rel=0.15, mcse_z=3)
         assert ok, (label, info)
 
 
-@pytest.mark.slow  # three NUTS fits at J_tilde=4000: ~150 s on 2 cores
+def test_approx_shift_of_delta_is_the_predicted_one(linear_fits):
+    """The uncorrected offset of approx from exact in delta is -sigma_a * mean(xi)
+    (within 0.1 sd + 3 MCSE): the approximation's finite-J_tilde bias is understood."""
+    _, fits, _ = linear_fits
+    approx = _scalars(fits["approx"], ["delta"])
+    exact = _scalars(fits["exact"], ["delta"])
+    sigma_a = fits["approx"].posterior["sigma_a"].values.mean(axis=(0, 1))
+    xi_mean = fits["approx"].constant_data["xi"].values.mean(axis=0)
+    for i, label in enumerate(approx):
+        a, b = approx[label], exact[label]
+        mcse = np.hypot(float(az.mcse(a, method="mean")), float(az.mcse(b, method="mean")))
+        offset = a.mean() - b.mean()
+        predicted = -sigma_a[i] * xi_mean[i]
+        assert abs(offset - predicted) <= 0.1 * b.std() + 3 * mcse, (label, offset, predicted)
+
+
 def test_full_intervals_cover_truth_and_approx_matches_full_for_delta(linear_fits):
-    sim, fits = linear_fits
+    sim, fits, corrected = linear_fits
     full = _scalars(fits["full"], POPULATION)
     for label, value in _truths(sim.truth, POPULATION).items():
         lo, hi = np.quantile(full[label], [0.025, 0.975])
         assert lo <= value <= hi, (label, lo, hi, value)
-    approx = _scalars(fits["approx"], ["delta"])
-    for label in approx:
+    approx = _approx_scalars(fits["approx"], correct_shift=corrected)
+    for label in ("delta[0]", "delta[1]"):
         ok, info = _agree(approx[label], full[label], mean_sd=0.2, sd_rel=0.2, mcse_z=3)
         assert ok, (label, info)
 
 
-@pytest.mark.slow  # three NUTS fits at J_tilde=4000: ~150 s on 2 cores
 def test_diagnostics_pass_for_every_mode(linear_fits):
-    _, fits = linear_fits
-    with jax.enable_x64(True):
-        sim = simulate_linear()
-        fits = {
-            **fits,
-            "local": fit(linear_model("local"), sim.model_data("local"), seed=3, **SETTINGS),
-        }
+    _, fits, _ = linear_fits
     for mode, idata in fits.items():
         report = bayesuq.diagnose(idata, var_names=POPULATION)
         assert report.ok, (mode, str(report))
         assert idata.posterior["mu_a"].dims == ("chain", "draw", "effect")
         assert list(idata.posterior["effect"].values) == ["intercept", "slope"]
-    # local: delta keeps its N(0, 1) prior (sd within 4 MCSE-ish of 1)
+        assert not any("_dim_" in d for d in idata.observed_data["y"].dims)
+    # local: delta keeps its N(0, 1) prior
     delta = fits["local"].posterior["delta"].values.reshape(-1, 2)
     assert np.all(np.abs(delta.std(axis=0) - 1) < 0.15)
-    assert "simulated_patient" in fits["approx"].constant_data["xi"].dims
+    assert np.all(np.abs(delta.mean(axis=0)) < 0.15)
+    constant = fits["approx"].constant_data
+    assert constant["xi"].dims == ("simulated_patient", "effect")
+    assert constant["x"].dims == ("time",) and constant["ybar_ext"].dims == ("time_ext",)
 
 
 def test_simulation_noise_check_flags_too_small_J_tilde():
@@ -130,6 +178,7 @@ def test_simulation_noise_check_flags_too_small_J_tilde():
             seed=5,
             draws=200,
             warmup=200,
+            chain_method="sequential",
             progress=False,
         )
     assert idata.attrs["J_tilde_per_chain"] == "20,40,20,40"
@@ -142,7 +191,11 @@ def test_simulation_noise_check_flags_too_small_J_tilde():
 
 
 def test_cli_writes_summary_and_figures(tmp_path):
-    status = main(["aggregate", "--smoke", "--modes", "exact", "--out", str(tmp_path)])
+    # the fit settings of QUICK re-use the compiled program of the exact fit above
+    args = ["aggregate", "--smoke", "--modes", "exact", "--out", str(tmp_path)]
+    args += [f"--{k}={QUICK[k]}" for k in ("chains", "draws", "warmup")]
+    args += [f"--chain-method={QUICK['chain_method']}"]
+    status = main(args)
     assert status == 0
     for name in ("summary.csv", "summary.json", "modes.png", "noise_study.png"):
         assert (tmp_path / name).stat().st_size > 0
@@ -153,7 +206,7 @@ def test_approx_agrees_with_exact_strict():
     with jax.enable_x64(True):
         sim = simulate_linear()
         xi = draw_xi(jax.random.key(7), 20_000, 2)
-        settings = {"chains": 4, "draws": 2000, "warmup": 1000, "progress": False}
+        settings = {"chains": 4, "draws": 1000, "warmup": 500, "progress": False}
         fits = {
             mode: fit(linear_model(mode), sim.model_data(mode, xi=xi), seed=4, **settings)
             for mode in ("exact", "approx")

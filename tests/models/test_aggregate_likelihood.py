@@ -170,12 +170,12 @@ def test_local_mode_leaves_delta_at_its_prior(linear_sim):
         model = linear_model("local")
         data = sim.model_data("local")
         params = {
-            "mu_a": jnp.array([0.5, -0.2]),
+            "nu": jnp.array([0.5, -0.2]),
             "sigma_a": jnp.array([0.1, 0.1]),
             "delta": jnp.array([0.7, -1.3]),
             "beta": -0.1,
             "sigma_y": 0.05,
-            "a": jnp.tile(jnp.array([0.5, -0.2]), (100, 1)),
+            "b": jnp.tile(jnp.array([0.5, -0.2]), (100, 1)),
         }
         grad = jax.grad(lambda d: log_density(model, (), data, {**params, "delta": d})[0])(
             params["delta"]
