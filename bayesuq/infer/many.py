@@ -35,6 +35,7 @@ from bayesuq.infer.nuts import (
     _check_arguments,
     _per_dataset,
     _run,
+    run_attrs,
     split_batched,
 )
 from bayesuq.infer.sites import ModelSites, inspect_model
@@ -238,16 +239,7 @@ def nuts_many(
         if (found := find_stuck_chains(stats["step_size"][d], stats["lp"][d]))
     }
     attrs = {
-        "inference": "nuts",
-        "model": getattr(model, "__name__", str(model)),
-        "seed": int(seed),
-        "chains": chains,
-        "draws": draws,
-        "warmup": warmup,
-        "target_accept": float(target_accept),
-        "max_tree_depth": max_tree_depth,
-        "dense_mass": bool(dense_mass),
-        "chain_method": "vectorized",
+        **run_attrs(model, config, seed),
         "datasets": n_datasets,
         "compile_seconds": round(compile_seconds, 4),
         "sampling_seconds": round(time.perf_counter() - run_start, 4),

@@ -316,6 +316,22 @@ def _dataset_arrays_template(data: PreparedData, config: NutsConfig) -> tuple[di
     return stacked, shared
 
 
+def run_attrs(model: Callable, config: NutsConfig, seed: int) -> dict[str, Any]:
+    """The ``attrs`` every NUTS result carries: the model, seed and sampler settings."""
+    return {
+        "inference": "nuts",
+        "model": getattr(model, "__name__", str(model)),
+        "seed": int(seed),
+        "chains": config.chains,
+        "draws": config.draws,
+        "warmup": config.warmup,
+        "target_accept": config.target_accept,
+        "max_tree_depth": config.max_tree_depth,
+        "dense_mass": config.dense_mass,
+        "chain_method": config.chain_method,
+    }
+
+
 def _check_arguments(
     chains: Any,
     draws: Any,
@@ -675,16 +691,7 @@ def nuts(
         else None
     )
     attrs = {
-        "inference": "nuts",
-        "model": getattr(model, "__name__", str(model)),
-        "seed": int(seed),
-        "chains": chains,
-        "draws": draws,
-        "warmup": warmup,
-        "target_accept": float(target_accept),
-        "max_tree_depth": max_tree_depth,
-        "dense_mass": bool(dense_mass),
-        "chain_method": method,
+        **run_attrs(model, config, seed),
         "setup_seconds": round(setup_seconds, 4),
         "compile_seconds": round(compile_seconds, 4),
         "sampling_seconds": round(sampling_seconds, 4),

@@ -1,6 +1,9 @@
-"""Simulation-based calibration end to end: a correct model passes, wrong ones fail."""
+"""Simulation-based calibration end to end: a correct model passes, wrong ones fail;
+the same from the command line (``bayesuq sbc``)."""
 
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 import numpyro
@@ -10,6 +13,7 @@ import pytest
 
 import bayesuq
 from bayesuq.calibration import SBCResult
+from bayesuq.cli import main
 
 X = np.linspace(-1.0, 1.0, 10)
 SETTINGS = {"n_sims": 100, "draws": 250, "warmup": 250, "chains": 2, "progress": False}
@@ -132,3 +136,55 @@ def test_prior_that_simulates_non_finite_data_is_refused():
 def test_ranks_are_reproducible_from_the_seed(calibrated):
     again = bayesuq.sbc(regression, {"x": X}, observed="y", seed=0, **SETTINGS)
     pd.testing.assert_frame_equal(again.ranks, calibrated.ranks)
+
+
+# ``bayesuq sbc`` on a script holding the same models (their source, copied by inspect) and
+# data: the compiled programs come from the cache, keyed by what the model computes.
+SCRIPT = "\n".join(
+    [
+        "import numpy as np",
+        "import numpyro",
+        "import numpyro.distributions as dist",
+        "data = {'x': np.linspace(-1.0, 1.0, 10)}",
+        inspect.getsource(regression),
+        inspect.getsource(regression_wrong_scale),
+    ]
+)
+ARGS = ["--observed", "y", "--n-sims", "100", "--draws", "250", "--warmup", "250", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def script(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sbc") / "models.py"
+    path.write_text(SCRIPT)
+    return path
+
+
+def test_calibrated_script_model_exits_zero_and_writes_results(script, tmp_path, capsys):
+    status = main(["sbc", f"{script}:regression", *ARGS, "-o", str(tmp_path)])
+    assert status == 0, capsys.readouterr().out
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "ranks.csv",
+        "summary.csv",
+        "sbc.png",
+        "sbc.txt",
+    }
+    ranks = pd.read_csv(tmp_path / "ranks.csv", index_col=0)
+    assert list(ranks.columns) == ["mu", "sigma"] and len(ranks) == 100
+    assert (tmp_path / "sbc.txt").read_text().startswith("SBC: calibrated")
+
+
+def test_miscalibrated_fit_model_exits_one(script, tmp_path):
+    args = ["--fit-model", "regression_wrong_scale", "-o", str(tmp_path)]
+    assert main(["sbc", f"{script}:regression", *ARGS, *args]) == 1
+    assert "NOT calibrated" in (tmp_path / "sbc.txt").read_text()
+
+
+@pytest.mark.parametrize(
+    ("target", "match"),
+    [("nowhere.py:model", "neither a bundled example"), ("{script}:missing", "no function")],
+)
+def test_bad_targets_are_usage_errors(script, tmp_path, target, match, capsys):
+    status = main(["sbc", target.format(script=script), "--observed", "y", "-o", str(tmp_path)])
+    assert status == 2
+    assert match in capsys.readouterr().err
