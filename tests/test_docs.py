@@ -102,7 +102,7 @@ def test_api_reference_is_generated_from_docstrings(site):
     site_dir, _ = site
     core = (site_dir / "api" / "core.html").read_text(encoding="utf-8")
     names = ("nuts", "svi", "diagnose", "Diagnostics", "save", "load", "enable_x64")
-    for name in (*names, "report", "sbc", "SBCResult"):
+    for name in (*names, "report", "sbc", "SBCResult", "nuts_many", "ManyFits"):
         assert f'id="bayesuq.{name}"' in core, name
     # numpydoc rendered the Parameters section of nuts (a docstring sentence, not a name).
     assert "target_accept" in page_text(site_dir / "api" / "core.html")

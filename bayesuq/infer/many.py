@@ -59,6 +59,10 @@ class ManyFits:
         Site roles and dims of the model (from the first dataset).
     attrs
         Configuration and timings (``compile_seconds``, ``sampling_seconds``).
+    data
+        The prepared inputs of the first dataset (shared entries, static values).
+    batched
+        The entries that differ between datasets, ``name -> array (dataset, ...)``.
     """
 
     posterior: dict[str, np.ndarray]
