@@ -27,18 +27,18 @@ from bayesuq.diagnostics.chains import find_stuck_chains
 from bayesuq.infer import init as initialisation
 from bayesuq.infer.convert import build_inference_data
 from bayesuq.infer.data import PreparedData, prepare_data
-from bayesuq.infer.loop import chunk_length
 from bayesuq.infer.nuts import (
     PROGRAMS,
-    NutsConfig,
     _build_programs,
     _check_arguments,
     _per_dataset,
     _run,
+    nuts_config,
     run_attrs,
+    sampled_sites,
     split_batched,
 )
-from bayesuq.infer.sites import ModelSites, inspect_model
+from bayesuq.infer.sites import ModelSites
 from bayesuq.precision import x64_enabled
 
 
@@ -183,19 +183,15 @@ def nuts_many(
                 f"data[{name!r}] has non-finite values in dataset(s) {bad[:10].tolist()}"
             )
     prepared = prepare_data(model, {**data, **{k: v[0] for k, v in stacked.items()}})
-    sites = inspect_model(model, prepared)
-    if not sites.latent:
-        raise ValueError("model has no latent sample sites: there is nothing to sample")
-    total = warmup + draws
-    config = NutsConfig(
+    sites = sampled_sites(model, prepared)
+    config = nuts_config(
         chains,
         warmup,
         draws,
-        float(target_accept),
+        target_accept,
         max_tree_depth,
-        bool(dense_mass),
-        "vectorized",
-        chunk_length(total),
+        dense_mass,
+        chain_method="vectorized",
         datasets=n_datasets,
         batched=tuple(sorted(stacked)),
     )

@@ -48,7 +48,7 @@ from bayesuq.infer.compilation import (
 from bayesuq.infer.convert import build_inference_data, compute_log_likelihood
 from bayesuq.infer.data import PreparedData, prepare_data
 from bayesuq.infer.loop import chunk_length, run_in_chunks
-from bayesuq.infer.sites import inspect_model
+from bayesuq.infer.sites import ModelSites, inspect_model
 from bayesuq.precision import x64_enabled
 
 RECOVERY_ATTEMPTS = 2
@@ -314,6 +314,41 @@ def _dataset_arrays_template(data: PreparedData, config: NutsConfig) -> tuple[di
         k: jax.ShapeDtypeStruct((config.datasets, *v.shape), v.dtype) for k, v in batched.items()
     }
     return stacked, shared
+
+
+def nuts_config(
+    chains: int,
+    warmup: int,
+    draws: int,
+    target_accept: float,
+    max_tree_depth: int,
+    dense_mass: bool,
+    *,
+    chain_method: str,
+    datasets: int = 0,
+    batched: tuple[str, ...] = (),
+) -> NutsConfig:
+    """The :class:`NutsConfig` of checked user settings (chunk length derived from them)."""
+    return NutsConfig(
+        chains,
+        warmup,
+        draws,
+        float(target_accept),
+        max_tree_depth,
+        bool(dense_mass),
+        chain_method,
+        chunk_length(warmup + draws),
+        datasets,
+        batched,
+    )
+
+
+def sampled_sites(model: Callable, data: PreparedData, **names: Any) -> ModelSites:
+    """The model's sites (``names``: ``dims``/``coords``), refusing a model with no latent site."""
+    sites = inspect_model(model, data, **names)
+    if not sites.latent:
+        raise ValueError("model has no latent sample sites: there is nothing to sample")
+    return sites
 
 
 def run_attrs(model: Callable, config: NutsConfig, seed: int) -> dict[str, Any]:
@@ -606,20 +641,10 @@ def nuts(
     started = time.perf_counter()
     _check_arguments(chains, draws, warmup, seed, target_accept, max_tree_depth, chain_method)
     prepared = prepare_data(model, data)
-    sites = inspect_model(model, prepared, dims=dims, coords=coords)
-    if not sites.latent:
-        raise ValueError("model has no latent sample sites: there is nothing to sample")
+    sites = sampled_sites(model, prepared, dims=dims, coords=coords)
     method = resolve_method(chain_method, chains)
-    total = warmup + draws
-    config = NutsConfig(
-        chains,
-        warmup,
-        draws,
-        float(target_accept),
-        max_tree_depth,
-        bool(dense_mass),
-        method,
-        chunk_length(total),
+    config = nuts_config(
+        chains, warmup, draws, target_accept, max_tree_depth, dense_mass, chain_method=method
     )
     z_template, potential_fn_gen, postprocess_fn_gen = initialisation.model_functions(
         model, prepared

@@ -33,6 +33,7 @@ from scipy.special import logit
 
 from bayesuq.models.aggregate.data import Simulation, check_design, check_likelihood
 from bayesuq.models.aggregate.likelihood import mvn_average_loglik
+from bayesuq.models.aggregate.raw import N_EFFECTS, nonlinear_raw_data
 
 AMD_LIKELIHOODS = ("local", "full", "approx")
 VOLUME_ML = 4.0
@@ -52,7 +53,6 @@ AMD_TRUTH = {
 """Plausible values (not fitted to real data); kout per day, EC50 in nM."""
 K_TOL = float(np.log(2) / 365)
 HILL = 1.0
-N_EFFECTS = 2
 
 
 def amd_concentration(
@@ -174,14 +174,7 @@ def amd_model(likelihood: str = "approx") -> Callable:
 
 def _raw_data(suffix, params, conc, y, sigma_y) -> None:
     """Non-centred patient effects and raw observations; ``conc`` has one row per patient."""
-    n_patients, n_times = y.shape
-    with numpyro.plate(f"patient{suffix}", n_patients, dim=-2):
-        with numpyro.plate("effect", N_EFFECTS, dim=-1):
-            eta = numpyro.sample(f"eta{suffix}", dist.Normal(0.0, 1.0))
-    mean = jax.vmap(lambda e, c: amd_trajectory({**params, "conc": c}, e))(eta, conc)
-    with numpyro.plate(f"patient{suffix}", n_patients, dim=-2):
-        with numpyro.plate(f"time{suffix}", n_times, dim=-1):
-            numpyro.sample(f"y{suffix}", dist.Normal(mean, sigma_y), obs=y)
+    nonlinear_raw_data(suffix, amd_trajectory, params, {"conc": conc}, y, sigma_y)
 
 
 def simulate_amd(

@@ -31,6 +31,7 @@ import numpyro.distributions as dist
 
 from bayesuq.models.aggregate.data import LIKELIHOODS, Simulation, check_design, check_likelihood
 from bayesuq.models.aggregate.likelihood import _mvn_logpdf, check_averages, mvn_average_loglik
+from bayesuq.models.aggregate.raw import N_EFFECTS, observe_trajectories
 
 LINEAR_TRUTH = {
     "mu_a": np.array([0.5, -0.2]),
@@ -40,8 +41,6 @@ LINEAR_TRUTH = {
     "delta": np.array([0.1, 0.1]),
 }
 """True values of the paper's linear example."""
-
-N_EFFECTS = 2
 
 
 def linear_trajectory(params: dict, xi_j: jax.Array) -> jax.Array:
@@ -155,7 +154,7 @@ def _raw_data(suffix, x, y, nu, sigma_a, beta, shear, sigma_y) -> None:
     data dominate each ``b_j``, and the centred form mixes several times faster than the
     non-centred one (which correlates ``mu_a`` with every ``z_j``).
     """
-    n_patients, n_times = y.shape
+    n_patients = y.shape[0]
     with numpyro.plate(f"patient{suffix}", n_patients, dim=-2):
         with numpyro.plate("effect", N_EFFECTS, dim=-1):
             loc = jnp.broadcast_to(nu, (n_patients, N_EFFECTS))
@@ -163,9 +162,7 @@ def _raw_data(suffix, x, y, nu, sigma_a, beta, shear, sigma_y) -> None:
             b = numpyro.sample(f"b{suffix}", dist.Normal(loc, scale))
     a = b - beta * shear[None, :]
     mean = a[:, :1] + a[:, 1:] * x[None, :] + beta * x[None, :] ** 2
-    with numpyro.plate(f"patient{suffix}", n_patients, dim=-2):
-        with numpyro.plate(f"time{suffix}", n_times, dim=-1):
-            numpyro.sample(f"y{suffix}", dist.Normal(mean, sigma_y), obs=y)
+    observe_trajectories(suffix, mean, sigma_y, y)
 
 
 def simulate_linear(

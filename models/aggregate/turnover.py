@@ -30,6 +30,7 @@ from scipy.special import logit
 
 from bayesuq.models.aggregate.data import Simulation, check_design, check_likelihood
 from bayesuq.models.aggregate.likelihood import mvn_average_loglik
+from bayesuq.models.aggregate.raw import N_EFFECTS, nonlinear_raw_data
 
 TURNOVER_LIKELIHOODS = ("local", "full", "approx")
 TURNOVER_TRUTH = {
@@ -43,7 +44,6 @@ TURNOVER_TRUTH = {
     "delta": 0.1,
 }
 """True values of the paper's nonlinear example."""
-N_EFFECTS = 2
 
 
 def turnover_trajectory(params: dict, eta_j: jax.Array) -> jax.Array:
@@ -120,15 +120,8 @@ def turnover_model(likelihood: str = "approx") -> Callable:
 
 def _raw_data(suffix, params, las, y, sigma_y) -> None:
     """Non-centred random effects ``eta`` (patient, effect) and the raw observations."""
-    n_patients, n_times = y.shape
-    with numpyro.plate(f"patient{suffix}", n_patients, dim=-2):
-        with numpyro.plate("effect", N_EFFECTS, dim=-1):
-            eta = numpyro.sample(f"eta{suffix}", dist.Normal(0.0, 1.0))
-    las = jnp.broadcast_to(las, (n_patients,))
-    mean = jax.vmap(lambda e, s: turnover_trajectory({**params, "Las": s}, e))(eta, las)
-    with numpyro.plate(f"patient{suffix}", n_patients, dim=-2):
-        with numpyro.plate(f"time{suffix}", n_times, dim=-1):
-            numpyro.sample(f"y{suffix}", dist.Normal(mean, sigma_y), obs=y)
+    las = jnp.broadcast_to(las, (y.shape[0],))
+    nonlinear_raw_data(suffix, turnover_trajectory, params, {"Las": las}, y, sigma_y)
 
 
 def simulate_turnover(

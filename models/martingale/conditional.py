@@ -22,6 +22,7 @@ bootstrap for ``x``); the regression draws ``v ~ U(0, 1)``, the classifier
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import arviz as az
@@ -251,6 +252,50 @@ class _CopulaConditional:
         self.rho_x_ = np.broadcast_to(rho[1:], (self.p_,)).copy()
         self.prequential_loglik_ = float(terms.sum(axis=1).mean() / self.n_)
 
+    def _resample(
+        self,
+        kernel: tuple[Callable, Callable, Callable],
+        params: Any,
+        state0: Any,
+        *,
+        steps: int,
+        draws: int,
+        seed: int,
+        chunk: int,
+        convergence_steps: int | None,
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Predictive resampling from the fitted state, ``x`` by Bayesian bootstrap.
+
+        ``kernel`` is ``(step, functional, distance)``; each path starts after the ``n``
+        observations with its own Dirichlet weights. Returns the draws and the ``attrs``
+        (seed, settings, timing, fit settings, convergence figures).
+        """
+        seed = cop.check_seed(seed)
+        step, functional, distance = kernel
+        out, convergence, seconds = resample_with_convergence_check(
+            step,
+            functional,
+            distance,
+            params,
+            state0,
+            key=jax.random.PRNGKey(seed),
+            steps=steps,
+            draws=draws,
+            start=self.n_,
+            chunk=chunk,
+            initialize=_dirichlet_log_w,
+            convergence_steps=convergence_steps,
+        )
+        attrs = {
+            "seed": seed,
+            "steps": steps,
+            "draws": draws,
+            "sampling_seconds": seconds,
+            **self._common_attrs(),
+            **convergence,
+        }
+        return out, attrs
+
     def _common_attrs(self) -> dict[str, Any]:
         return {
             "fit_seed": self.seed,
@@ -347,20 +392,14 @@ class CopulaRegression(_CopulaConditional):
             jnp.zeros((n_x, n_y)),
             jnp.asarray(np.log(self.y_scale_[0])),
         )
-        seed = cop.check_seed(seed)
-        key = jax.random.PRNGKey(seed)
-        out, attrs, seconds = resample_with_convergence_check(
-            reg_step,
-            reg_functional,
-            reg_distance,
+        out, attrs = self._resample(
+            (reg_step, reg_functional, reg_distance),
             params,
             state0,
-            key=key,
             steps=steps,
             draws=draws,
-            start=self.n_,
+            seed=seed,
             chunk=chunk,
-            initialize=_dirichlet_log_w,
             convergence_steps=convergence_steps,
         )
         initial = reg_functional(params, state0)
@@ -374,15 +413,7 @@ class CopulaRegression(_CopulaConditional):
             },
             coords={"y": grid},
             constant_data={"x_eval": xs, "mean_n": np.asarray(initial["mean"])},
-            attrs={
-                "method": "martingale_copula_regression",
-                "seed": seed,
-                "steps": steps,
-                "draws": draws,
-                "sampling_seconds": seconds,
-                **self._common_attrs(),
-                **attrs,
-            },
+            attrs={"method": "martingale_copula_regression", **attrs},
         )
 
 
@@ -527,33 +558,19 @@ class CopulaClassifier(_CopulaConditional):
         state0 = ClsState(g[:m], g[m:], jnp.zeros(self.n_))
         rho, rho_x = _split_h(self.h_, self.p_)
         params = ClsParams(rho, rho_x, x_obs, xe)
-        seed = cop.check_seed(seed)
-        key = jax.random.PRNGKey(seed)
-        out, attrs, seconds = resample_with_convergence_check(
-            cls_step,
-            cls_functional,
-            cls_distance,
+        out, attrs = self._resample(
+            (cls_step, cls_functional, cls_distance),
             params,
             state0,
-            key=key,
             steps=steps,
             draws=draws,
-            start=self.n_,
+            seed=seed,
             chunk=chunk,
-            initialize=_dirichlet_log_w,
             convergence_steps=convergence_steps,
         )
         return to_inference_data(
             out,
             dims={"probability": ["x"], "x_eval": ["x", "covariate"], "probability_n": ["x"]},
             constant_data={"x_eval": cop.as_2d(x, "x"), "probability_n": np.asarray(g[:m])},
-            attrs={
-                "method": "martingale_copula_classifier",
-                "seed": seed,
-                "steps": steps,
-                "draws": draws,
-                "sampling_seconds": seconds,
-                **self._common_attrs(),
-                **attrs,
-            },
+            attrs={"method": "martingale_copula_classifier", **attrs},
         )
