@@ -1,42 +1,52 @@
 """bayesuq: Bayesian inference and uncertainty quantification on NumPyro and JAX.
 
-Every engine returns an :class:`arviz.InferenceData`; :func:`diagnose`, :func:`save` and
-:func:`load` work on all of them.
+Every engine returns an :class:`arviz.InferenceData`; :func:`diagnose`, :func:`save`,
+:func:`load` and :func:`report` work on all of them.
+
+The public names are imported on first use (PEP 562), so ``import bayesuq`` and the
+``bayesuq`` command start fast; the persistent compilation cache is switched on when the
+first engine is imported.
 """
 
+from __future__ import annotations
+
+import importlib
 from importlib.metadata import PackageNotFoundError, version
-
-from bayesuq.infer.compilation import enable_compilation_cache
-
-enable_compilation_cache()
-
-from bayesuq.calibration import SBCResult, sbc  # noqa: E402
-from bayesuq.diagnostics import Diagnostics, diagnose  # noqa: E402
-from bayesuq.infer.many import ManyFits, nuts_many  # noqa: E402
-from bayesuq.infer.nuts import nuts  # noqa: E402
-from bayesuq.infer.svi import svi  # noqa: E402
-from bayesuq.io import load, save  # noqa: E402
-from bayesuq.precision import enable_x64  # noqa: E402
-from bayesuq.report import report  # noqa: E402
+from typing import Any
 
 try:
     __version__ = version("bayesuq")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = [
-    "Diagnostics",
-    "ManyFits",
-    "SBCResult",
-    "__version__",
-    "diagnose",
-    "enable_compilation_cache",
-    "enable_x64",
-    "load",
-    "nuts",
-    "nuts_many",
-    "report",
-    "save",
-    "sbc",
-    "svi",
-]
+_EXPORTS = {
+    "Diagnostics": "bayesuq.diagnostics.checks",
+    "ManyFits": "bayesuq.infer.many",
+    "SBCResult": "bayesuq.calibration.sbc",
+    "diagnose": "bayesuq.diagnostics.checks",
+    "enable_compilation_cache": "bayesuq.infer.compilation",
+    "enable_x64": "bayesuq.precision",
+    "hmc": "bayesuq.infer.hmc",
+    "load": "bayesuq.io",
+    "nuts": "bayesuq.infer.nuts",
+    "nuts_many": "bayesuq.infer.many",
+    "report": "bayesuq.reporting.build",
+    "save": "bayesuq.io",
+    "sbc": "bayesuq.calibration.sbc",
+    "svi": "bayesuq.infer.svi",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bayesuq' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -47,19 +47,9 @@ def _load_target(
     return namespace[function], data, namespace[fit_name] if fit_name else None
 
 
-def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    partial = path.with_name(f".{path.name}.partial{path.suffix}")
-    write(partial)
-    partial.replace(path)
-
-
 def _sbc(args: argparse.Namespace) -> int:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from bayesuq.calibration.sbc import sbc
+    from bayesuq.io import atomic_write
 
     model, data, fit_model = _load_target(args.target, args.data, args.fit_model)
     result = sbc(
@@ -77,12 +67,11 @@ def _sbc(args: argparse.Namespace) -> int:
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomically(out / "ranks.csv", result.ranks.to_csv)
-    _write_atomically(out / "summary.csv", result.summary().to_csv)
+    atomic_write(out / "ranks.csv", result.ranks.to_csv)
+    atomic_write(out / "summary.csv", result.summary().to_csv)
     figure = result.plot()
-    _write_atomically(out / "sbc.png", lambda p: figure.savefig(p, dpi=100))
-    plt.close(figure)
-    _write_atomically(out / "sbc.txt", lambda p: p.write_text(f"{result}\n"))
+    atomic_write(out / "sbc.png", lambda p: figure.savefig(p, dpi=100))
+    atomic_write(out / "sbc.txt", lambda p: p.write_text(f"{result}\n"))
     print(result)
     print(
         f"compile {result.attrs['compile_seconds']:.2f} s, {args.n_sims} fits "

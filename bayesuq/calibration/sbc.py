@@ -132,7 +132,7 @@ class SBCResult:
         -------
         matplotlib.figure.Figure
         """
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
         names = list(quantities) if quantities is not None else list(self.ranks.columns)
         unknown = sorted(set(names) - set(self.ranks.columns))
@@ -144,7 +144,8 @@ class SBCResult:
         difference = self.reference.ecdf_difference(self.ranks[names].to_numpy())
         cols = min(len(names), 4)
         rows = -(-len(names) // cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+        fig = Figure(figsize=(3.2 * cols, 2.6 * rows))
+        axes = fig.subplots(rows, cols, squeeze=False)
         x = self.reference.probs
         for ax, name, diff in zip(axes.flat, names, difference, strict=False):
             ax.fill_between(x, lower, upper, step="post", color="0.85", label=f"{level:.0%} band")

@@ -72,7 +72,18 @@ def simulate_prior_predictive(
         non-finite values (the prior puts mass where the likelihood cannot simulate).
     """
     prepared = prepare_data(model, {**data, **dict.fromkeys(observed)})
-    trace = trace_model(model, prepared)
+    try:
+        trace = trace_model(model, prepared)
+    except ValueError as err:
+        if "NoneType" not in str(err):
+            raise
+        raise ValueError(
+            f"prior simulation calls the model with {sorted(observed)} set to None, and the "
+            f"model failed ({str(err).split(': ', 2)[-1]}): it probably takes a size from "
+            f"the observed data (e.g. y.shape[0]). Give the model the size as its own "
+            f"argument (e.g. def model(n, y=None): ... numpyro.plate('obs', n)) and pass it "
+            f"in data, e.g. data={{'n': 8}}"
+        ) from err
     samples = [n for n, s in trace.items() if s["type"] == "sample" and not s["is_observed"]]
     missing = {entry: site for entry, site in observed.items() if site not in samples}
     if missing:

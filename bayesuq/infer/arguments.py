@@ -8,6 +8,8 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+import numpy as np
+
 
 def check_int(name: str, value: Any, *, minimum: int) -> int:
     """Return ``value`` as an ``int`` if it is an integer ``>= minimum``."""
@@ -15,6 +17,18 @@ def check_int(name: str, value: Any, *, minimum: int) -> int:
         raise TypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+SEED_MAX = 2**32 - 1
+
+
+def check_seed(value: Any) -> int:
+    """Return ``value`` if it is an integer seed in ``[0, 2**32 - 1]`` (JAX's key range)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"seed must be an integer in [0, {SEED_MAX}], got {value!r}")
+    if not 0 <= value <= SEED_MAX:
+        raise ValueError(f"seed must be an integer in [0, {SEED_MAX}], got {value!r}")
     return int(value)
 
 
@@ -38,3 +52,25 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
     return value
+
+
+def check_dense_mass(value: Any) -> bool | tuple[tuple[str, ...], ...]:
+    """``dense_mass`` as ``bool`` or NumPyro's block structure (tuples of site names).
+
+    Anything else (strings such as ``"no"``, numbers, overlapping blocks) is refused.
+    Whether the names are latent sites is checked against the model by the sampler.
+    """
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, list | tuple) and all(
+        isinstance(block, tuple) and block and all(isinstance(n, str) for n in block)
+        for block in value
+    ):
+        names = [n for block in value for n in block]
+        if len(names) != len(set(names)):
+            raise ValueError(f"dense_mass blocks must not share sites, got {value!r}")
+        return tuple(tuple(block) for block in value)
+    raise TypeError(
+        f"dense_mass must be True, False or a list of tuples of latent site names (dense "
+        f"blocks, e.g. [('mu', 'tau')]), got {value!r}"
+    )

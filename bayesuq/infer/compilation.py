@@ -26,6 +26,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from bayesuq.io import atomic_write
+
 _CACHE_ENV = "BAYESUQ_CACHE_DIR"
 _EXPORT_SUFFIX = ".jaxexport"
 
@@ -128,13 +130,11 @@ def _traced_program_dir() -> Path | None:
 
 def _store(exported: jax.export.Exported, path: Path) -> None:
     """Write a serialised program atomically; a cache that cannot be written is skipped."""
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    payload = exported.serialize()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(exported.serialize())
-        os.replace(partial, path)
-    except (OSError, ImportError):
-        partial.unlink(missing_ok=True)
+        atomic_write(path, lambda partial: partial.write_bytes(payload))
+    except OSError:
+        pass
 
 
 def compile_cached(
@@ -169,3 +169,53 @@ def compile_cached(
         exported.out_tree, [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in exported.out_avals]
     )
     return compile_ahead(exported.call, *example_args), outputs
+
+
+def register_state_types(*types_and_names: tuple[type, str]) -> None:
+    """Let ``jax.export`` serialise these NamedTuple types (sampler states) by name."""
+    for state_type, name in types_and_names:
+        try:
+            jax.export.register_namedtuple_serialization(state_type, serialized_name=name)
+        except ValueError:  # already registered (module reloaded)
+            pass
+
+
+_KEY_SEPARATOR = "\x1f"
+
+
+def _map_keys(tree: Any, convert: Callable[[Any], Any]) -> Any:
+    """Rebuild ``tree`` with every dict key passed through ``convert`` (leaves untouched)."""
+    if isinstance(tree, dict):
+        return {convert(k): _map_keys(v, convert) for k, v in tree.items()}
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):
+        return type(tree)(*(_map_keys(v, convert) for v in tree))
+    if isinstance(tree, list | tuple):
+        return type(tree)(_map_keys(v, convert) for v in tree)
+    return tree
+
+
+def string_keys(state: Any) -> Any:
+    """``state`` with tuple dict keys (mass-matrix blocks) encoded as strings.
+
+    Serialised programs (``jax.export``) accept only string dict keys. An encoded key starts
+    with a separator character, so a block of one site, ``("mu",)``, is not mistaken for
+    ``"mu"``.
+    """
+
+    def encode(key):
+        return _KEY_SEPARATOR + _KEY_SEPARATOR.join(key) if isinstance(key, tuple) else key
+
+    return _map_keys(state, encode)
+
+
+def tuple_keys(state: Any) -> Any:
+    """Inverse of :func:`string_keys`."""
+
+    def decode(key):
+        return tuple(key[1:].split(_KEY_SEPARATOR)) if key.startswith(_KEY_SEPARATOR) else key
+
+    return _map_keys(state, decode)
+
+
+# The engines import this module: the persistent cache is on before their first compile.
+enable_compilation_cache()

@@ -1,64 +1,22 @@
-"""Assembly of ``arviz.InferenceData`` from draws, statistics, data and provenance.
+"""From a fitted model's draws, sites and data to the groups of its ``InferenceData``.
 
-Every engine ends here, so every result has the same shape: posterior draws with dims
-``(chain, draw, ...)`` named from plates and pandas labels, ``sample_stats``,
-``observed_data``, ``constant_data``, optional ``log_likelihood``, and ``attrs`` holding
-the seed, configuration, package versions, device and timings. Attribute values are kept
-to ``str``, ``int`` and ``float`` so that they survive a netCDF round trip unchanged.
+The engines that fit a NumPyro model (NUTS, HMC, SVI, batched NUTS) end here: the posterior
+draws get dims named from plates and pandas labels, observed sites go to ``observed_data``,
+other data entries to ``constant_data`` (named from pandas labels, then plate sizes), and
+everything is assembled by the results front door, :func:`bayesuq.infer.results.inference_data`.
 """
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Callable, Mapping
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-import arviz as az
-import jax
 import numpy as np
 from numpyro.infer.util import log_likelihood as numpyro_log_likelihood
 
 from bayesuq.infer.data import PreparedData
+from bayesuq.infer.results import inference_data
 from bayesuq.infer.sites import ModelSites
-from bayesuq.precision import x64_enabled
-
-
-def _package_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def provenance() -> dict[str, str]:
-    """Package versions, JAX backend and devices, and the Python version."""
-    return {
-        "inference_library": "bayesuq",
-        "bayesuq_version": _package_version("bayesuq"),
-        "jax_version": jax.__version__,
-        "numpyro_version": _package_version("numpyro"),
-        "arviz_version": az.__version__,
-        "python_version": platform.python_version(),
-        "jax_backend": jax.default_backend(),
-        "jax_devices": ", ".join(str(d) for d in jax.devices()),
-        "x64": str(x64_enabled()),
-    }
-
-
-def clean_attrs(attrs: Mapping[str, Any]) -> dict[str, str | int | float]:
-    """Coerce attribute values to netCDF-safe scalars (bool and None become strings)."""
-    out: dict[str, str | int | float] = {}
-    for key, value in attrs.items():
-        if isinstance(value, bool) or value is None:
-            out[key] = str(value)
-        elif isinstance(value, int | float | str):
-            out[key] = value
-        elif isinstance(value, np.integer | np.floating):
-            out[key] = value.item()
-        else:
-            out[key] = str(value)
-    return out
 
 
 def _constant_dims(key: str, value: np.ndarray, data: PreparedData, sites: ModelSites) -> list:
@@ -91,46 +49,48 @@ def compute_log_likelihood(
     return {k: np.asarray(v) for k, v in loglik.items() if k in observed}
 
 
-def build_inference_data(
+def fit_result(
     *,
+    inference: str,
+    seed: int,
+    timings: Mapping[str, float],
+    attrs: Mapping[str, Any],
     posterior: Mapping[str, np.ndarray],
     sites: ModelSites,
     data: PreparedData,
-    attrs: Mapping[str, Any],
-    sample_stats: Mapping[str, np.ndarray] | None = None,
-    log_likelihood: Mapping[str, np.ndarray] | None = None,
-) -> az.InferenceData:
-    """Assemble the ``InferenceData`` of one fit.
+    **groups: Any,
+) -> Any:
+    """The ``InferenceData`` of one fit of a NumPyro model, through the front door.
 
     Parameters
     ----------
+    inference, seed, timings, attrs
+        As for :func:`bayesuq.infer.results.inference_data`.
     posterior
         ``site -> array (chain, draw, ...)`` on the constrained scale.
     sites
-        Site roles, dims and coords from :func:`bayesuq.infer.sites.inspect_model`.
+        Site roles, dims and coords from :func:`bayesuq.infer.sites.analyse_model`.
     data
         The prepared model inputs; entries not observed go to ``constant_data``.
-    attrs
-        Run configuration and timings; provenance is added here.
-    sample_stats, log_likelihood
-        Optional groups, ``name -> array (chain, draw, ...)``.
+    **groups
+        Further groups (``sample_stats``, ``log_likelihood``, ``sampler_state``...).
     """
-    dims = {k: v for k, v in sites.dims.items()}
+    dims = dict(sites.dims)
     constant = {}
     for key, value in data.kwargs.items():
         if value is None or key in sites.observed:
             continue
         constant[key] = np.asarray(value)
         dims.setdefault(key, _constant_dims(key, constant[key], data, sites))
-    coords = {k: list(v) for k, v in sites.coords.items()}
-    idata = az.from_dict(
-        posterior={k: np.asarray(v) for k, v in posterior.items()},
-        sample_stats=None if sample_stats is None else dict(sample_stats),
-        log_likelihood=None if log_likelihood is None else dict(log_likelihood),
-        observed_data=dict(sites.observed) or None,
-        constant_data=constant or None,
-        coords=coords,
+    return inference_data(
+        inference=inference,
+        seed=seed,
+        timings=timings,
+        attrs=attrs,
         dims=dims,
-        attrs=clean_attrs({**provenance(), **attrs}),
+        coords=sites.coords,
+        posterior={k: np.asarray(v) for k, v in posterior.items()},
+        observed_data=dict(sites.observed),
+        constant_data=constant,
+        **groups,
     )
-    return idata

@@ -111,6 +111,45 @@ def _to_array(name: str, value: Any) -> Any:
     return jnp.asarray(arr)
 
 
+def _labelled(value: Any) -> bool:
+    """A pandas object whose row index carries labels (not a default 0..n-1 range)."""
+    if not isinstance(value, pd.Series | pd.DataFrame):
+        return False
+    index = value.index
+    return not (
+        index.name is None
+        and index.dtype.kind == "i"
+        and np.array_equal(np.asarray(index), np.arange(len(index)))
+    )
+
+
+def _align_pandas(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Put pandas entries whose row labels are the same set in the first one's order.
+
+    pandas aligns by label, so ``frame.y.iloc[::-1]`` next to ``frame.sigma`` means the same
+    rows; matching by position would pair each school with another school's value. Entries of
+    the same length whose labels differ are refused, naming both.
+    """
+    aligned = dict(data)
+    reference: dict[int, tuple[str, pd.Index]] = {}
+    for key, value in data.items():
+        if not _labelled(value):
+            continue
+        index = value.index
+        first = reference.setdefault(len(index), (key, index))
+        if first[0] == key or index.equals(first[1]):
+            continue
+        same_labels = index.is_unique and first[1].is_unique and set(index) == set(first[1])
+        if not same_labels:
+            raise ValueError(
+                f"data[{key!r}] and data[{first[0]!r}] are pandas objects of the same length "
+                f"with different row labels ({list(index[:3])}... vs {list(first[1][:3])}...); "
+                f"rows are matched by label, so give them the same index (or pass arrays)"
+            )
+        aligned[key] = value.loc[first[1]]
+    return aligned
+
+
 def prepare_data(model: Callable, data: Mapping[str, Any] | None) -> PreparedData:
     """Check ``data`` against ``model`` and convert it to arrays.
 
@@ -144,6 +183,7 @@ def prepare_data(model: Callable, data: Mapping[str, Any] | None) -> PreparedDat
             f"not take; its arguments are {sorted(names)}"
         )
     arrays, static, indexes, columns = {}, {}, {}, {}
+    data = _align_pandas(data)
     for key, value in data.items():
         if isinstance(value, bool | int | float | np.bool_ | np.integer | np.floating):
             if isinstance(value, float | np.floating) and not np.isfinite(value):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import jax
@@ -18,42 +19,15 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
-from numpyro.infer.util import initialize_model
+from numpyro.infer.initialization import init_to_uniform
+from numpyro.infer.util import ParamInfo
 
 from bayesuq.infer.data import PreparedData
-from bayesuq.infer.sites import model_call_error, trace_model
+from bayesuq.infer.sites import model_call_error
 
 CANDIDATES = 4
 FALLBACK_CANDIDATES = 100
 INIT_RADIUS = 2.0
-
-
-def model_functions(model: Callable, data: PreparedData) -> tuple[Any, Callable, Callable]:
-    """Shapes of the unconstrained position, and the potential and postprocess generators.
-
-    Returns
-    -------
-    z_template
-        Pytree of ``jax.ShapeDtypeStruct`` for one chain's unconstrained position.
-    potential_fn_gen
-        ``potential_fn_gen(**data)(z)`` is the potential energy (negative log density).
-    postprocess_fn_gen
-        ``postprocess_fn_gen(**data)(z)`` gives constrained latent and deterministic values.
-    """
-    funcs: dict[str, Callable] = {}
-
-    def unconstrained(key):
-        info, potential_fn_gen, postprocess_fn_gen, _ = initialize_model(
-            key, model, model_kwargs=data.kwargs, dynamic_args=True
-        )
-        funcs["potential"], funcs["postprocess"] = potential_fn_gen, postprocess_fn_gen
-        return info.z
-
-    try:
-        template = jax.eval_shape(unconstrained, jax.random.PRNGKey(0))
-    except Exception as err:  # shape errors surface when the log density is first built
-        raise model_call_error(model, data, err) from err
-    return template, funcs["potential"], funcs["postprocess"]
 
 
 def uniform_candidates(key: jax.Array, z_template: Any, chains: int, k: int) -> Any:
@@ -70,43 +44,83 @@ def uniform_candidates(key: jax.Array, z_template: Any, chains: int, k: int) -> 
     return jax.tree.unflatten(treedef, draws)
 
 
+class _OutsideSupport(ValueError):
+    """A user starting value outside its site's support (raised while tracing)."""
+
+
 def user_init_unconstrained(
     model: Callable, data: PreparedData, init: dict[str, Any], chains: int
 ) -> dict[str, np.ndarray]:
     """Map user starting values (constrained scale) to the unconstrained scale.
 
     ``init[name]`` is either one value for all chains (the site's shape) or one per chain
-    (shape ``(chains, *site_shape)``). Returns ``name -> array (chains, *unconstrained)``.
+    (shape ``(chains, *site_shape)``). Each chain's values are substituted into one trace of
+    the model and mapped by ``biject_to(support).inv`` as the trace reaches their site, so a
+    support that depends on another site uses that site's starting value. Returns
+    ``name -> array (chains, *unconstrained)``.
     """
-    trace = trace_model(model, data)
-    latent = {n: s for n, s in trace.items() if s["type"] == "sample" and not s["is_observed"]}
-    unknown = sorted(set(init) - set(latent))
+    shapes = {n: tuple(np.shape(v)) for n, v in _trace_with(model, data, {}, {}).items()}
+    unknown = sorted(set(init) - set(shapes))
     if unknown:
         raise ValueError(
             f"init has key(s) {unknown} that are not latent sample sites of the model; "
-            f"expected a subset of {sorted(latent)}"
+            f"expected a subset of {sorted(shapes)}"
         )
-    out = {}
+    per_chain: list[dict[str, np.ndarray]] = [{} for _ in range(chains)]
     for name, value in init.items():
-        site = latent[name]
-        shape = tuple(np.shape(site["value"]))
         value = np.asarray(value, dtype=np.result_type(float, np.asarray(value).dtype))
-        if value.shape == shape:
-            value = np.broadcast_to(value, (chains, *shape))
-        elif value.shape != (chains, *shape):
+        if value.shape == shapes[name]:
+            value = np.broadcast_to(value, (chains, *shapes[name]))
+        elif value.shape != (chains, *shapes[name]):
             raise ValueError(
-                f"init[{name!r}] has shape {value.shape}; expected {shape} (all chains) or "
-                f"{(chains, *shape)} (one per chain)"
+                f"init[{name!r}] has shape {value.shape}; expected {shapes[name]} (all chains) "
+                f"or {(chains, *shapes[name])} (one per chain)"
             )
-        transform = biject_to(site["fn"].support)
-        unconstrained = np.asarray(jax.vmap(transform.inv)(jnp.asarray(value)))
-        if not np.all(np.isfinite(unconstrained)):
-            raise ValueError(
-                f"init[{name!r}] lies outside the support of site {name!r} "
-                f"({site['fn'].support}); got {value.tolist()}"
+        for c in range(chains):
+            per_chain[c][name] = value[c]
+    rows: list[dict[str, np.ndarray]] = []
+    for values in per_chain:
+        unconstrained: dict[str, np.ndarray] = {}
+        _trace_with(model, data, values, unconstrained)
+        rows.append(unconstrained)
+    return {name: np.stack([row[name] for row in rows]) for name in init}
+
+
+def _trace_with(
+    model: Callable, data: PreparedData, values: dict[str, Any], unconstrained: dict
+) -> dict[str, Any]:
+    """One concrete trace with ``values`` substituted; other latent sites at uniform(-2, 2)
+    points on their unconstrained scale (``.sample`` is never called: flat priors work).
+
+    Fills ``unconstrained[name]`` for the substituted sites and returns the latent values.
+    """
+
+    def value_of(site):
+        name = site["name"]
+        if name not in values or site["is_observed"]:
+            return init_to_uniform(site)
+        support = site["fn"].support
+        z = np.asarray(biject_to(support).inv(jnp.asarray(values[name])))
+        if not np.all(np.isfinite(z)):
+            raise _OutsideSupport(
+                f"init[{name!r}] lies outside the support of site {name!r} ({support}); "
+                f"got {np.asarray(values[name]).tolist()}"
             )
-        out[name] = unconstrained
-    return out
+        unconstrained[name] = z
+        return values[name]
+
+    try:
+        substituted = handlers.substitute(handlers.seed(model, 0), substitute_fn=value_of)
+        with warnings.catch_warnings():  # out-of-support user values are explained above
+            warnings.simplefilter("ignore")
+            trace = handlers.trace(substituted).get_trace(**data.kwargs)
+    except _OutsideSupport as err:
+        raise ValueError(str(err)) from None
+    except Exception as err:
+        raise model_call_error(model, data, err) from err
+    return {
+        n: s["value"] for n, s in trace.items() if s["type"] == "sample" and not s["is_observed"]
+    }
 
 
 def no_fixed_values(z_template: Any, chains: int) -> tuple[dict, dict]:
@@ -132,11 +146,17 @@ def fix_values(
 
 def start_point(
     key: jax.Array, potential: Callable, fixed: Any, mask: Any, k: int = CANDIDATES
-) -> tuple[Any, jax.Array]:
+) -> tuple[ParamInfo, jax.Array]:
     """One chain's start: the best of ``k`` uniform(-2, 2) candidates, with fixed sites kept.
 
     Pure and traced inside the compiled init program. ``mask[site]`` (a boolean scalar)
     says whether ``fixed[site]`` replaces the random draws of that site.
+
+    Returns
+    -------
+    (ParamInfo(position, potential energy, gradient), any candidate finite)
+        The potential and gradient at the start are handed to the kernel's init, which then
+        need not evaluate the model again.
     """
     candidates = uniform_candidates(key, fixed, 1, k)
     candidates = jax.tree.map(
@@ -154,17 +174,18 @@ def _all_finite_per_candidate(tree: Any) -> jax.Array:
     return jnp.all(jnp.stack(flags), axis=0)
 
 
-def pick_candidate(potential: Callable, candidates: Any) -> tuple[Any, jax.Array]:
-    """Choose the finite candidate of highest log density (pure; traced inside init).
+def pick_candidate(potential: Callable, candidates: Any) -> tuple[ParamInfo, jax.Array]:
+    """Choose the finite candidate of lowest potential energy (pure; traced inside init).
 
     Returns
     -------
-    (position, any_finite)
+    (ParamInfo(position, potential energy, gradient) of the best candidate, any_finite)
     """
     energy, grad = jax.vmap(jax.value_and_grad(potential))(candidates)
     finite = jnp.isfinite(energy) & _all_finite_per_candidate(grad)
     best = jnp.argmin(jnp.where(finite, energy, jnp.inf))
-    return jax.tree.map(lambda x: x[best], candidates), jnp.any(finite)
+    pick = partial(jax.tree.map, lambda x: x[best])
+    return ParamInfo(pick(candidates), energy[best], pick(grad)), jnp.any(finite)
 
 
 def explain_init_failure(
@@ -172,7 +193,7 @@ def explain_init_failure(
 ) -> str:
     """Name the site whose log density is not finite at the starting point ``z``."""
     try:
-        values = postprocess_fn_gen(**data.kwargs)(z)
+        values = postprocess_fn_gen(**data.arrays)(z)
         trace = handlers.trace(
             handlers.substitute(handlers.seed(model, rng_seed=0), data=values)
         ).get_trace(**data.kwargs)

@@ -41,6 +41,9 @@ SAMPLE_GROUPS = (
 DATA_GROUPS = ("observed_data", "constant_data", "predictions_constant_data")
 """Groups of data, without sample dims."""
 
+STATE_GROUPS = ("sampler_state",)
+"""Groups that hold an engine's state to continue a run (``xarray.Dataset`` only)."""
+
 PROVENANCE_KEYS = (
     "inference_library",
     "bayesuq_version",
@@ -217,10 +220,10 @@ def inference_data(
         ``dim -> labels`` for any named dim.
     **groups
         ``posterior=``, ``posterior_predictive=``, ``sample_stats=``, ``log_likelihood=``,
-        ``observed_data=``, ``constant_data=`` ... (see :data:`SAMPLE_GROUPS` and
-        :data:`DATA_GROUPS`), each a mapping ``name -> array`` or an ``xarray.Dataset``
-        (used as is, e.g. an optimiser's loss history over its own dim). ``None`` or empty
-        groups are left out.
+        ``observed_data=``, ``constant_data=`` ... (see :data:`SAMPLE_GROUPS`,
+        :data:`DATA_GROUPS` and :data:`STATE_GROUPS`), each a mapping ``name -> array``
+        or an ``xarray.Dataset`` (used as is, e.g. an optimiser's loss history over its own
+        dim). ``None`` or empty groups are left out.
 
     Returns
     -------
@@ -234,12 +237,13 @@ def inference_data(
         length, or attrs that would overwrite provenance.
     """
     import arviz as az
+    import xarray as xr
 
-    unknown = sorted(set(groups) - set(SAMPLE_GROUPS) - set(DATA_GROUPS))
+    known = SAMPLE_GROUPS + DATA_GROUPS + STATE_GROUPS
+    unknown = sorted(set(groups) - set(known))
     if unknown:
         raise ValueError(
-            f"unknown InferenceData group(s) {unknown}; expected some of "
-            f"{list(SAMPLE_GROUPS + DATA_GROUPS)}"
+            f"unknown InferenceData group(s) {unknown}; expected some of {list(known)}"
         )
     result_attrs_ = result_attrs(inference=inference, seed=seed, timings=timings, attrs=attrs)
     dims = dict(dims or {})
@@ -248,6 +252,8 @@ def inference_data(
     for group, values in groups.items():
         if values is None or len(values) == 0:
             continue
+        if group in STATE_GROUPS and not isinstance(values, xr.Dataset):
+            raise ValueError(f"group {group!r} must be an xarray.Dataset")
         sample_dims = ("chain", "draw") if group in SAMPLE_GROUPS else ()
         dataset = _as_dataset(group, values, dims, coords, sample_dims)
         dataset.attrs = dict(result_attrs_)

@@ -1,19 +1,40 @@
-"""What a model declares: its latent, observed and deterministic sites and their named dims.
+"""What a model declares, read off ONE abstract trace: sites, dims, shapes and a fingerprint.
 
-One seeded trace of the model gives every site's shape and the plates it sits in. Plate
-names become dimension names; axes outside any plate are named from DataFrame columns of
-matching length, and only as a last resort ``"<site>_dim_<k>"``.
+:func:`analyse_model` runs the model once, under ``jax.make_jaxpr`` (nothing is computed or
+compiled), with every continuous latent site set to a uniform(-2, 2) point on its
+unconstrained scale (NumPyro's ``init_to_uniform``, which never calls ``.sample``, so flat
+improper priors such as ``ImproperUniform`` work). From that single trace it reads
+
+* the sites: latent, observed (and the data entries they are), deterministic; their shapes
+  and plates; plate names become dimension names, axes outside any plate are named from
+  DataFrame columns of matching length, and only as a last resort ``"<site>_dim_<k>"``;
+* the unconstrained template ``z`` of one chain (shapes and dtypes);
+* a content fingerprint of the model: the jaxpr (and constants) of the potential energy
+  ``U(z) = -log p(y, T(z)) - log|det J_T(z)|`` and of every site value. Programs are cached by
+  it, in process and on disk, never by the identity of the Python function.
+
+The same trace checks what would otherwise fail later or silently: observed values whose
+shape differs from their distribution's, discrete latent sites, ``param`` sites, and dims
+or coords that do not fit the model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from numpyro import handlers
+from numpyro.distributions import Unit
+from numpyro.distributions.transforms import biject_to
+from numpyro.distributions.util import sum_rightmost
+from numpyro.infer.initialization import init_to_uniform
 
+from bayesuq.infer.compilation import fingerprint
 from bayesuq.infer.data import PreparedData
 
 
@@ -45,39 +66,23 @@ class ModelSites:
     shapes: dict[str, tuple[int, ...]]
 
 
-def trace_model(model: Callable, data: PreparedData, *, abstract: bool = False) -> dict:
-    """Run ``model(**data)`` once under a seeded trace, with a readable error on failure.
+@dataclass(frozen=True)
+class ModelAnalysis:
+    """What one abstract trace of a model tells the engines.
 
-    With ``abstract=True`` the model runs under ``jax.eval_shape``: nothing is computed or
-    compiled, and site values are ``ShapeDtypeStruct`` (observed values are then filled
-    in from the data entries they are identical to, see :func:`inspect_model`).
+    Attributes
+    ----------
+    sites
+        Roles, shapes, dims and coords of the sites.
+    z_template
+        ``site -> jax.ShapeDtypeStruct`` of one chain's unconstrained position.
+    fingerprint
+        Hex digest of what the model computes (see the module docstring).
     """
 
-    def run(arrays):
-        tr = handlers.trace(handlers.seed(model, rng_seed=0)).get_trace(**data.call_kwargs(arrays))
-        found.update(tr)
-        # Map each observed site to the data entry it *is*, when it is passed unchanged.
-        for name, site in tr.items():
-            for key, value in arrays.items():
-                if site["type"] == "sample" and site["is_observed"] and site["value"] is value:
-                    sources[name] = key
-        return {n: s["value"] for n, s in tr.items() if s["type"] in ("sample", "deterministic")}
-
-    found: dict = {}
-    sources: dict[str, str] = {}
-    try:
-        if not abstract:
-            run(data.arrays)
-            return found
-        shapes = jax.eval_shape(run, data.arrays)
-    except Exception as err:  # re-raised with the data shapes, which is what users need
-        raise model_call_error(model, data, err) from err
-    for name, site in found.items():
-        if name in shapes:
-            site["value"] = shapes[name]
-        if name in sources:
-            site["value"] = np.asarray(data.arrays[sources[name]])
-    return found
+    sites: ModelSites
+    z_template: dict[str, jax.ShapeDtypeStruct]
+    fingerprint: str
 
 
 def model_call_error(model: Callable, data: PreparedData, err: Exception) -> ValueError:
@@ -90,18 +95,172 @@ def model_call_error(model: Callable, data: PreparedData, err: Exception) -> Val
     )
 
 
-def _observed_value(model: Callable, data: PreparedData, name: str) -> np.ndarray:
-    """Concrete value of an observed site that the model derives from its data."""
-    return np.asarray(trace_model(model, data)[name]["value"])
+def trace_model(model: Callable, data: PreparedData) -> dict:
+    """Run ``model(**data)`` once, concretely, under a seeded trace (readable errors).
+
+    Used where concrete values are needed: observed values the model derives from its data,
+    user starting values, prior simulation and explaining an initialisation failure.
+    """
+    try:
+        return handlers.trace(handlers.seed(model, rng_seed=0)).get_trace(**data.kwargs)
+    except Exception as err:  # re-raised with the data shapes, which is what users need
+        raise model_call_error(model, data, err) from err
 
 
-def _plate_axes(site: dict) -> dict[int, str]:
-    """Map axis position (from the left of the full value shape) to plate name."""
-    shape = np.shape(site["value"])
-    if site["type"] == "sample":
-        event_dim = site["fn"].event_dim
+def _site_log_prob(site: dict) -> jax.Array:
+    """``scale * log p(value)`` summed, as NumPyro's ``log_density`` computes it per site."""
+    if site["intermediates"]:
+        log_prob = site["fn"].log_prob(site["value"], site["intermediates"])
     else:
-        event_dim = 0
+        log_prob = site["fn"].log_prob(site["value"])
+    if site["scale"] is not None:
+        log_prob = site["scale"] * log_prob
+    return jnp.sum(log_prob)
+
+
+def _unconstrained(site: dict) -> tuple[jax.Array, jax.Array]:
+    """``(z, log|det J_T(z)|)`` of a continuous latent site, ``T = biject_to(support)``."""
+    transform = biject_to(site["fn"].support)
+    value = site["value"]
+    z = transform.inv(value)
+    log_det = transform.log_abs_det_jacobian(z, value)
+    log_det = sum_rightmost(
+        log_det, jnp.ndim(log_det) - jnp.ndim(value) + len(site["fn"].event_shape)
+    )
+    return z, jnp.sum(log_det)
+
+
+def _check_site(name: str, site: dict) -> None:
+    """Refuse what NUTS/HMC cannot sample, and observed values of the wrong shape."""
+    if site["type"] == "param":
+        raise ValueError(
+            f"site {name!r} is a numpyro.param; MCMC samples only random variables: give it "
+            f"a prior with numpyro.sample"
+        )
+    if site["type"] != "sample":
+        return
+    fn = site["fn"]
+    if not site["is_observed"] and fn.support.is_discrete:
+        raise ValueError(
+            f"latent site {name!r} is discrete ({type(fn).__name__}); NUTS and HMC sample "
+            f"continuous parameters only: marginalise it out of the model"
+        )
+    if site["is_observed"] and not isinstance(fn, Unit):
+        # A distribution may broadcast up to the data (i.i.d. observations without a plate);
+        # data that would broadcast up (y of shape (8, 1) against a batch of (8,)) would make
+        # a likelihood with more terms than observations: refuse it.
+        value_shape, fn_shape = tuple(jnp.shape(site["value"])), tuple(fn.shape())
+        try:
+            joint = tuple(np.broadcast_shapes(value_shape, fn_shape))
+        except ValueError:
+            joint = None
+        if joint != value_shape:
+            outcome = (
+                f"they would broadcast to a likelihood of shape {joint}, not one term per "
+                f"observation"
+                if joint
+                else "they do not broadcast"
+            )
+            raise ValueError(
+                f"observed site {name!r} has a value of shape {value_shape} but its "
+                f"distribution has shape {fn_shape} (batch {tuple(fn.batch_shape)} + event "
+                f"{tuple(fn.event_shape)}): {outcome}. Reshape the data (e.g. y.ravel()) or "
+                f"the model's plate so that the shapes agree"
+            )
+
+
+def _probe(model: Callable, data: PreparedData, found: dict) -> Callable:
+    """The traced function of :func:`analyse_model`; records the trace into ``found``."""
+
+    def probe(arrays):
+        seeded = handlers.substitute(handlers.seed(model, 0), substitute_fn=init_to_uniform)
+        with warnings.catch_warnings():  # init_to_uniform warns on user-substituted sites
+            warnings.simplefilter("ignore", UserWarning)
+            trace = handlers.trace(seeded).get_trace(**data.call_kwargs(arrays))
+        found["trace"] = trace
+        for name, site in trace.items():
+            try:
+                _check_site(name, site)
+            except ValueError as err:  # raised outside the trace, without JAX's notes
+                found["problem"] = err
+                return 0.0, {}, {}
+            # Map each observed site to the data entry it *is*, when passed unchanged.
+            if site["type"] == "sample" and site["is_observed"]:
+                for key, value in arrays.items():
+                    if site["value"] is value:
+                        found["sources"][name] = key
+        log_joint, z = 0.0, {}
+        for name, site in trace.items():
+            if site["type"] != "sample":
+                continue
+            log_joint = log_joint + _site_log_prob(site)
+            if not site["is_observed"]:
+                z[name], log_det = _unconstrained(site)
+                log_joint = log_joint + log_det
+        values = {
+            n: s["value"] for n, s in trace.items() if s["type"] in ("sample", "deterministic")
+        }
+        return -log_joint, z, values
+
+    return probe
+
+
+def analyse_model(
+    model: Callable,
+    data: PreparedData,
+    *,
+    dims: Mapping[str, list[str]] | None = None,
+    coords: Mapping[str, list] | None = None,
+) -> ModelAnalysis:
+    """Trace ``model`` once (abstractly) and return its sites, ``z`` template and fingerprint.
+
+    Parameters
+    ----------
+    model, data
+        The model and its prepared inputs.
+    dims, coords
+        User overrides: ``site or data entry -> [dim, ...]`` and ``dim -> labels``; they win
+        over anything inferred. Checked here, before anything is compiled.
+
+    Raises
+    ------
+    ValueError
+        The model fails on this data, a site cannot be sampled, an observed value has the
+        wrong shape, or dims/coords do not fit (the message names the culprit).
+    """
+    found: dict[str, Any] = {"sources": {}}
+    try:
+        closed, (_, z_shapes, value_shapes) = jax.make_jaxpr(
+            _probe(model, data, found), return_shape=True
+        )(data.arrays)
+    except Exception as err:
+        raise model_call_error(model, data, err) from err
+    if "problem" in found:
+        raise found["problem"]
+    trace, sources = found["trace"], found["sources"]
+    supports = {
+        name: (type(site["fn"]).__name__, type(biject_to(site["fn"].support)).__name__)
+        for name, site in trace.items()
+        if site["type"] == "sample" and not site["is_observed"]
+    }
+    digest = fingerprint(str(closed.jaxpr), *closed.consts, sorted(supports.items()))
+    observed = {}
+    concrete = None
+    for name, site in trace.items():
+        if site["type"] == "sample" and site["is_observed"]:
+            if name in sources:
+                observed[name] = np.asarray(data.arrays[sources[name]])
+            else:  # derived from the data inside the model: one concrete trace, if needed
+                concrete = trace_model(model, data) if concrete is None else concrete
+                observed[name] = np.asarray(concrete[name]["value"])
+    sites = _name_sites(trace, value_shapes, observed, data, dims=dims, coords=coords)
+    z_template = {name: jax.ShapeDtypeStruct(s.shape, s.dtype) for name, s in z_shapes.items()}
+    return ModelAnalysis(sites=sites, z_template=z_template, fingerprint=digest)
+
+
+def _plate_axes(site: dict, shape: tuple[int, ...]) -> dict[int, str]:
+    """Map axis position (from the left of the full value shape) to plate name."""
+    event_dim = site["fn"].event_dim if site["type"] == "sample" else 0
     batch_ndim = len(shape) - event_dim
     axes = {}
     for frame in site["cond_indep_stack"]:
@@ -143,64 +302,48 @@ def _is_default_range(index) -> bool:
     )
 
 
-def inspect_model(
-    model: Callable,
+def _name_sites(
+    trace: dict,
+    value_shapes: dict[str, Any],
+    observed: dict[str, np.ndarray],
     data: PreparedData,
     *,
-    dims: dict[str, list[str]] | None = None,
-    coords: dict[str, list] | None = None,
+    dims: Mapping[str, list[str]] | None,
+    coords: Mapping[str, list] | None,
 ) -> ModelSites:
-    """Trace ``model`` once and name the dimensions of every site.
-
-    Parameters
-    ----------
-    model, data
-        The model and its prepared inputs.
-    dims, coords
-        User overrides: ``site -> [dim, ...]`` and ``dim -> labels``; they win over
-        anything inferred.
-    """
-    trace = trace_model(model, data, abstract=True)
-    latent, deterministic, observed = [], [], {}
+    """Roles, shapes and dim names of every site, with the user's ``dims``/``coords`` checked."""
+    latent, deterministic = [], []
     site_dims: dict[str, list[str]] = {}
     all_coords: dict[str, list] = {}
     shapes: dict[str, tuple[int, ...]] = {}
     for name, site in trace.items():
         if site["type"] == "sample":
-            if site["is_observed"]:
-                if isinstance(site["value"], jax.ShapeDtypeStruct):
-                    site["value"] = _observed_value(model, data, name)
-                observed[name] = np.asarray(site["value"])
-            else:
+            if not site["is_observed"]:
                 latent.append(name)
         elif site["type"] == "deterministic":
             deterministic.append(name)
         else:
             continue
-        shape = np.shape(site["value"])
+        shape = tuple(observed[name].shape) if name in observed else value_shapes[name].shape
         shapes[name] = tuple(shape)
-        plate_axes = _plate_axes(site)
+        plate_axes = _plate_axes(site, shape)
         names = []
         for axis, size in enumerate(shape):
             if axis in plate_axes:
                 dim = plate_axes[axis]
                 labels = _index_coords(dim, size, data)
-            elif (found := _column_dim(size, data)) is not None:
-                dim, labels = found
+            elif (column := _column_dim(size, data)) is not None:
+                dim, labels = column
             else:
                 dim, labels = f"{name}_dim_{axis}", None
             names.append(dim)
             if labels is not None:
                 all_coords.setdefault(dim, labels)
         site_dims[name] = names
-    unknown = sorted(set(dims or {}) - set(site_dims) - set(data.kwargs))
-    if unknown:
-        raise ValueError(
-            f"dims has key(s) {unknown} that are neither sites of the model nor data "
-            f"entries; expected some of {sorted(set(site_dims) | set(data.kwargs))}"
-        )
-    site_dims.update(dims or {})
-    all_coords.update(coords or {})
+    _check_dims(dims or {}, shapes, data)
+    site_dims.update({k: list(v) for k, v in (dims or {}).items()})
+    _check_coords(coords or {}, site_dims, shapes, data)
+    all_coords.update({k: list(v) for k, v in (coords or {}).items()})
     return ModelSites(
         latent=tuple(latent),
         observed=observed,
@@ -209,3 +352,47 @@ def inspect_model(
         coords=all_coords,
         shapes=shapes,
     )
+
+
+def _entry_shapes(shapes: dict[str, tuple[int, ...]], data: PreparedData) -> dict[str, tuple]:
+    """Shapes of every site and data entry (data entries that are not sites too)."""
+    entries = {k: tuple(np.shape(v)) for k, v in data.arrays.items() if v is not None}
+    return {**entries, **shapes}
+
+
+def _check_dims(dims: Mapping[str, Any], shapes: dict, data: PreparedData) -> None:
+    known = _entry_shapes(shapes, data)
+    for name, names in dims.items():
+        if name not in known:
+            raise ValueError(
+                f"dims has key {name!r}, which is neither a site of the model nor a data "
+                f"entry; expected some of {sorted(known)}"
+            )
+        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"dims[{name!r}] must be a list of dim names, got {names!r}")
+        if len(names) != len(known[name]):
+            raise ValueError(
+                f"dims[{name!r}] = {list(names)} names {len(names)} axes but {name!r} has "
+                f"shape {known[name]} ({len(known[name])} axes)"
+            )
+
+
+def _check_coords(
+    coords: Mapping[str, Any], site_dims: dict, shapes: dict, data: PreparedData
+) -> None:
+    """Every coords entry must name a dim that exists and have one label per element."""
+    sizes: dict[str, int] = {}
+    known = _entry_shapes(shapes, data)
+    for name, names in site_dims.items():
+        for dim, size in zip(names, known.get(name, ()), strict=False):
+            sizes.setdefault(dim, size)
+    for dim, labels in coords.items():
+        if dim not in sizes:
+            raise ValueError(
+                f"coords has dim {dim!r}, which no site or data entry has; known dims are "
+                f"{sorted(sizes)}"
+            )
+        if len(labels) != sizes[dim]:
+            raise ValueError(
+                f"coords[{dim!r}] has {len(labels)} labels but dim {dim!r} has size {sizes[dim]}"
+            )

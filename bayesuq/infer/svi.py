@@ -8,9 +8,10 @@ inference", JMLR 18). The optimisation runs as chunks of one compiled ``lax.scan
 program with the data as arguments, then ``draws`` samples of the fitted guide (and the
 model's deterministic sites) are returned as ``posterior`` with ``chain=1``.
 
-The ELBO history is kept in ``sample_stats["loss"]`` (dim ``svi_step``) and judged:
-the fit is called converged when the mean loss of the last 10% of steps is within three
-standard errors, or 0.1% relative, of the mean of the 10% before it.
+The ELBO history is kept in ``sample_stats["loss"]`` (dim ``svi_step``) and judged by
+:func:`elbo_convergence` on the smoothed tail of the loss against its own noise: fewer than
+:data:`MIN_STEPS` steps are never called converged, and a fit whose loss still falls
+significantly over the last 40% of its steps is not converged.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import arviz as az
 import jax
 import numpy as np
 import xarray as xr
+from numpyro import handlers
 from numpyro.infer import SVI, Predictive, Trace_ELBO
 from numpyro.infer.autoguide import (
     AutoDelta,
@@ -34,12 +36,12 @@ from numpyro.infer.autoguide import (
 )
 from numpyro.optim import Adam
 
-from bayesuq.infer.arguments import check_int, check_positive
+from bayesuq.infer.arguments import check_int, check_positive, check_seed
 from bayesuq.infer.compilation import ProgramCache, compile_ahead
-from bayesuq.infer.convert import build_inference_data, compute_log_likelihood
+from bayesuq.infer.convert import compute_log_likelihood, fit_result
 from bayesuq.infer.data import PreparedData, prepare_data
 from bayesuq.infer.loop import chunk_length, run_in_chunks
-from bayesuq.infer.sites import ModelSites, inspect_model
+from bayesuq.infer.sites import ModelSites, analyse_model
 from bayesuq.precision import x64_enabled
 
 GUIDES: dict[str, type[AutoGuide]] = {
@@ -50,6 +52,10 @@ GUIDES: dict[str, type[AutoGuide]] = {
 }
 PROGRAMS = ProgramCache()
 RELATIVE_TOLERANCE = 1e-3
+MIN_STEPS = 200
+TAIL_FRACTION = 0.4
+TAIL_BATCHES = 8
+TREND_T_CRITICAL = 3.14  # one-sided 1% point of Student's t with TAIL_BATCHES - 2 = 6 dof
 
 
 def make_guide(model: Callable, guide: str | Callable) -> Callable:
@@ -64,27 +70,70 @@ def make_guide(model: Callable, guide: str | Callable) -> Callable:
 
 
 def elbo_convergence(losses: np.ndarray) -> tuple[bool, str]:
-    """Judge whether the loss has levelled off (see the module docstring).
+    """Judge whether the loss (negative ELBO) has stopped falling.
+
+    The last ``TAIL_FRACTION`` of the steps is cut into ``TAIL_BATCHES`` batches; the batch
+    means ``m_1..m_B`` absorb the step-to-step noise and autocorrelation of the one-sample
+    ELBO. A least-squares line through them gives the trend ``b`` and its standard error
+    ``se(b)`` from the residuals. The loss is *still falling* when ``b < 0`` with
+    ``t = -b / se(b) > 3.14`` (one-sided 1% level, 6 dof) and the fall over the tail,
+    ``-b (B - 1)``, exceeds ``RELATIVE_TOLERANCE * (|m_B| + 1)``. Fewer than
+    :data:`MIN_STEPS` steps are too few to judge.
 
     Returns
     -------
     (converged, message)
     """
     n = losses.size
-    window = max(n // 10, 1)
-    if n < 2 * window or n < 20:
-        return False, f"only {n} SVI steps: too few to judge convergence; raise steps"
-    before, last = losses[-2 * window : -window], losses[-window:]
-    drop = float(before.mean() - last.mean())
-    se = float(np.sqrt(before.var() / window + last.var() / window))
-    scale = abs(float(last.mean())) + 1.0
-    if drop <= max(3 * se, RELATIVE_TOLERANCE * scale):
-        return True, f"ELBO converged: mean loss {last.mean():.6g} over the last {window} steps"
-    return False, (
-        f"the ELBO has not converged: the mean loss still fell from {before.mean():.6g} to "
-        f"{last.mean():.6g} over the last {2 * window} of {n} steps; raise steps or "
-        f"learning_rate"
+    if n < MIN_STEPS:
+        return False, (
+            f"not converged: only {n} SVI steps, too few to judge whether the ELBO has "
+            f"levelled off (at least {MIN_STEPS}); raise steps"
+        )
+    tail = losses[-int(n * TAIL_FRACTION) :]
+    size = tail.size // TAIL_BATCHES
+    means = tail[-size * TAIL_BATCHES :].reshape(TAIL_BATCHES, size).mean(axis=1)
+    x = np.arange(TAIL_BATCHES, dtype=float)
+    slope, intercept = np.polyfit(x, means, 1)
+    residual = means - (slope * x + intercept)
+    se = np.sqrt(residual @ residual / (TAIL_BATCHES - 2) / np.sum((x - x.mean()) ** 2))
+    fall = -slope * (TAIL_BATCHES - 1)
+    significant = slope < 0 and (se == 0 or -slope / se > TREND_T_CRITICAL)
+    if significant and fall > RELATIVE_TOLERANCE * (abs(means[-1]) + 1.0):
+        return False, (
+            f"not converged: the loss still falls over the last {tail.size} of {n} steps "
+            f"(smoothed from {means[0]:.6g} to {means[-1]:.6g}, trend t = "
+            f"{-slope / se if se else float('inf'):.1f}); raise steps or learning_rate"
+        )
+    return True, (
+        f"ELBO converged: no significant fall of the loss over the last {tail.size} of {n} "
+        f"steps (smoothed mean {means[-1]:.6g})"
     )
+
+
+def check_guide_covers_model(guide: Callable, model_latent: tuple[str, ...], data: PreparedData):
+    """Refuse a user guide that leaves latent sites of the model without a distribution.
+
+    Such sites would be drawn from the prior during SVI and the "posterior" would be the
+    prior there. AutoGuides cover every site by construction.
+    """
+    if isinstance(guide, AutoGuide):
+        return
+    try:
+        trace = handlers.trace(handlers.seed(guide, rng_seed=0)).get_trace(**data.kwargs)
+    except Exception as err:
+        raise ValueError(
+            f"the guide {getattr(guide, '__name__', guide)!r} failed when called with the "
+            f"data: {type(err).__name__}: {str(err).splitlines()[0]}"
+        ) from err
+    sampled = {n for n, site in trace.items() if site["type"] == "sample"}
+    missing = [name for name in model_latent if name not in sampled]
+    if missing:
+        raise ValueError(
+            f"the guide samples no distribution for the model's latent site(s) {missing}; "
+            f"SVI would leave them at the prior. Add numpyro.sample statements for them to "
+            f"the guide, or use an automatic guide (guide='normal', 'mvn', 'lowrank' or 'map')"
+        )
 
 
 def _build_programs(
@@ -182,18 +231,20 @@ def svi(
     started = time.perf_counter()
     check_int("steps", steps, minimum=1)
     check_int("draws", draws, minimum=1)
-    check_int("seed", seed, minimum=0)
+    check_seed(seed)
     check_positive("learning_rate", learning_rate)
     prepared = prepare_data(model, data)
-    sites = inspect_model(model, prepared, dims=dims, coords=coords)
+    analysis = analyse_model(model, prepared, dims=dims, coords=coords)
+    sites = analysis.sites
     if not sites.latent:
         raise ValueError("model has no latent sample sites: there is nothing to fit")
     guide_fn = make_guide(model, guide)
+    check_guide_covers_model(guide_fn, sites.latent, prepared)
     chunk = chunk_length(steps)
     return_sites = sites.latent + sites.deterministic
     setup_seconds = time.perf_counter() - started  # data checks and model inspection
     key = (
-        model,
+        analysis.fingerprint,
         guide,
         float(learning_rate),
         chunk,
@@ -244,21 +295,22 @@ def svi(
         posterior,
         losses,
         log_likelihood,
+        seed=seed,
+        timings={
+            "setup": setup_seconds,
+            "compile": build_seconds,
+            "sampling": seconds,
+            "total": time.perf_counter() - started,
+        },
         attrs={
-            "inference": "svi",
             "model": getattr(model, "__name__", str(model)),
             "guide": guide if isinstance(guide, str) else type(guide_fn).__name__,
-            "seed": int(seed),
             "steps": steps,
             "learning_rate": float(learning_rate),
             "draws": draws,
             "svi_converged": converged,
             "svi_convergence": verdict,
             "final_loss": float(losses[-1]),
-            "setup_seconds": round(setup_seconds, 4),
-            "compile_seconds": round(build_seconds, 4),
-            "sampling_seconds": round(seconds, 4),
-            "total_seconds": round(time.perf_counter() - started, 4),
         },
     )
 
@@ -270,6 +322,9 @@ def _to_inference_data(
     posterior: dict[str, np.ndarray],
     losses: np.ndarray,
     log_likelihood: bool,
+    *,
+    seed: int,
+    timings: dict[str, float],
     attrs: dict[str, Any],
 ) -> az.InferenceData:
     loglik = (
@@ -277,11 +332,17 @@ def _to_inference_data(
         if log_likelihood
         else None
     )
-    idata = build_inference_data(
-        posterior=posterior, sites=sites, data=data, attrs=attrs, log_likelihood=loglik
-    )
     history = xr.Dataset(
         {"loss": (("svi_step",), losses)}, coords={"svi_step": np.arange(losses.size)}
     )
-    idata.add_groups({"sample_stats": history})
-    return idata
+    return fit_result(
+        inference="svi",
+        seed=seed,
+        timings=timings,
+        attrs=attrs,
+        posterior=posterior,
+        sites=sites,
+        data=data,
+        sample_stats=history,
+        log_likelihood=loglik,
+    )

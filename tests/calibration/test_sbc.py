@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import bayesuq
-from bayesuq.calibration import SBCResult
+from bayesuq.calibration.sbc import SBCResult
 from bayesuq.cli import main
 
 X = np.linspace(-1.0, 1.0, 10)

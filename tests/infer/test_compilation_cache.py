@@ -10,10 +10,12 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from bayesuq.infer import init as initialisation
-from bayesuq.infer import nuts as nuts_module
+import bayesuq
+from bayesuq.infer import programs
 from bayesuq.infer.data import prepare_data
+from bayesuq.infer.kernels import NutsKernel
 from bayesuq.infer.loop import chunk_length
+from bayesuq.infer.sites import analyse_model
 
 CHILD = """
 import numpy as np, numpyro, numpyro.distributions as dist, bayesuq
@@ -47,9 +49,9 @@ def test_second_process_loads_programs_and_gives_identical_draws(tmp_path):
 
 def _key(model, data):
     prepared = prepare_data(model, data)
-    template, potential, postprocess = initialisation.model_functions(model, prepared)
-    config = nuts_module.NutsConfig(2, 10, 10, 0.8, 10, False, "vectorized", chunk_length(20))
-    return nuts_module._program_key(prepared, config, template, potential, postprocess)
+    config = programs.SamplerConfig(NutsKernel(), 2, 10, 10, "vectorized", chunk_length(20))
+    layout = programs.ChainLayout(2, "vectorized")
+    return programs._disk_key(analyse_model(model, prepared), prepared, config, layout)
 
 
 def _normal_model(scale):
@@ -65,3 +67,40 @@ def test_program_key_follows_the_model_not_the_function_object():
     assert _key(_normal_model(1.0), y) == _key(_normal_model(1.0), y)
     assert _key(_normal_model(1.0), y) != _key(_normal_model(2.0), y)
     assert _key(_normal_model(1.0), y) != _key(_normal_model(1.0), {"y": np.zeros(4)})
+
+
+def test_in_process_cache_keys_on_content_not_the_function_object():
+    """Two closures of the same model share programs; a changed model gets new ones."""
+    options = dict(chains=2, draws=50, warmup=100, progress=False, chain_method="vectorized")
+    y = {"y": np.array([0.3, -0.2, 1.1])}
+    before = programs.PROGRAMS.compiles
+    bayesuq.nuts(_normal_model(1.5), y, seed=1, **options)
+    bayesuq.nuts(_normal_model(1.5), y, seed=2, **options)
+    assert programs.PROGRAMS.compiles == before + 1
+    bayesuq.nuts(_normal_model(2.5), y, seed=1, **options)
+    assert programs.PROGRAMS.compiles == before + 2
+
+
+def test_a_first_fit_traces_the_model_four_times():
+    """One abstract trace (sites, z, fingerprint), one in init, two in the chunk program.
+
+    Before the layered engine (0.1.0) a first fit traced this model 11 times.
+    """
+    calls = []
+
+    def counted(y):
+        calls.append(1)
+        mu = numpyro.sample("mu", dist.Normal(0.0, 3.0))
+        tau = numpyro.sample("tau", dist.HalfNormal(1.0))
+        with numpyro.plate("obs", y.shape[0]):
+            numpyro.sample("y", dist.Normal(mu, tau), obs=y)
+        numpyro.deterministic("twice_mu", 2 * mu)
+
+    options = dict(chains=2, draws=10, warmup=10, progress=False, chain_method="vectorized")
+    data = {"y": np.arange(7.0)}
+    programs.PROGRAMS.clear()
+    bayesuq.nuts(counted, data, seed=0, **options)
+    assert len(calls) == 4
+    calls.clear()
+    bayesuq.nuts(counted, data, seed=1, **options)  # in-process cache hit
+    assert len(calls) == 1

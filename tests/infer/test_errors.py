@@ -62,9 +62,30 @@ def test_data_not_a_mapping():
         bayesuq.nuts(model, [1, 2, 3], **FAST)
 
 
-def test_shape_mismatch_names_the_shapes():
-    with pytest.raises(ValueError, match=r"failed when called with data of shapes .*'x': \(3,\)"):
+def test_shape_mismatch_names_the_site_and_both_shapes():
+    with pytest.raises(
+        ValueError, match=r"observed site 'y' has a value of shape \(4,\) but its distribution "
+        r"has shape \(3,\).*do not broadcast"
+    ):
         bayesuq.nuts(model, {"x": np.arange(3.0), "y": np.ones(4)}, **FAST)
+
+
+@pytest.mark.parametrize("engine", [bayesuq.nuts, bayesuq.svi])
+def test_observed_values_that_would_broadcast_the_likelihood_are_refused(engine):
+    """y of shape (8, 1) against a batch of (8,) would give an 8 x 8 likelihood."""
+    with pytest.raises(ValueError, match=r"'y' has a value of shape \(3, 1\).*shape \(3, 3\)"):
+        engine(model, {"x": np.arange(3.0), "y": np.ones((3, 1))}, progress=False)
+
+
+def test_a_distribution_may_broadcast_up_to_the_data():
+    """i.i.d. observations without a plate are one likelihood term each: accepted."""
+
+    def iid(y):
+        mu = numpyro.sample("mu", dist.Normal(0.0, 1.0))
+        numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+
+    idata = bayesuq.nuts(iid, {"y": np.ones(4)}, **FAST)
+    assert idata.observed_data["y"].shape == (4,)
 
 
 @pytest.mark.parametrize(
@@ -74,7 +95,11 @@ def test_shape_mismatch_names_the_shapes():
         ("chains", 2.5, "chains must be an integer >= 1, got 2.5"),
         ("draws", -5, "draws must be an integer >= 1, got -5"),
         ("warmup", -1, "warmup must be an integer >= 0, got -1"),
-        ("seed", -1, "seed must be an integer >= 0, got -1"),
+        ("seed", -1, r"seed must be an integer in \[0, 4294967295\], got -1"),
+        ("seed", 2**70, r"seed must be an integer in \[0, 4294967295\], got 1180591620717411303424"),
+        ("seed", 1.5, "seed must be an integer"),
+        ("dense_mass", "no", "dense_mass must be True, False or a list of tuples"),
+        ("dense_mass", [("mu", "tau")], r"dense_mass names \['mu', 'tau'\], which are not latent"),
         ("target_accept", 1.5, "target_accept must be a number strictly between 0 and 1"),
         ("max_tree_depth", 0, "max_tree_depth must be an integer >= 1, got 0"),
         ("chain_method", "threads", "chain_method must be one of"),
@@ -151,3 +176,51 @@ def test_diverging_svi_loss_raises():
 
     with pytest.raises(RuntimeError, match="SVI loss became non-finite at step"):
         bayesuq.svi(model_far, {"y": np.array(1e30)}, steps=50, progress=False)
+
+
+def test_dense_mass_blocks_are_honoured():
+    """A block of two sites is dense, a third site stays diagonal (NumPyro's structure)."""
+
+    def three(y=None):
+        a = numpyro.sample("a", dist.Normal(0.0, 1.0))
+        b = numpyro.sample("b", dist.Normal(a, 0.5))
+        numpyro.sample("c", dist.Normal(0.0, 1.0))
+        numpyro.sample("y", dist.Normal(b, 1.0), obs=y)
+
+    idata = bayesuq.nuts(
+        three, {"y": np.array(0.3)}, dense_mass=[("a", "b")], chains=1, draws=20, warmup=50,
+        progress=False, seed=1,
+    )
+    names = {
+        idata.sampler_state[v].attrs["path"]
+        for v in idata.sampler_state.data_vars
+        if "inverse_mass_matrix" in idata.sampler_state[v].attrs["path"]
+    }
+    assert any("a" in n and "b" in n for n in names) and any("c" in n for n in names)
+    shapes = {
+        idata.sampler_state[v].attrs["path"]: idata.sampler_state[v].attrs["shape"]
+        for v in idata.sampler_state.data_vars
+    }
+    block = next(p for p in names if "a" in p and "b" in p)
+    assert shapes[block] == "1,2,2"  # chain, dense 2 x 2 block
+    assert idata.attrs["dense_mass"] == "a,b"
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"coords": {"nope": [1, 2, 3]}}, "coords has dim 'nope', which no site or data entry"),
+        ({"coords": {"obs": [1, 2]}}, r"coords\['obs'\] has 2 labels but dim 'obs' has size 3"),
+        ({"dims": {"y": ["a", "b"]}}, r"dims\['y'\] = \['a', 'b'\] names 2 axes"),
+        ({"dims": {"y": "obs"}}, r"dims\['y'\] must be a list of dim names"),
+    ],
+)
+def test_dims_and_coords_are_checked_before_compiling(settings, message, monkeypatch):
+    from bayesuq.infer import programs
+
+    def no_compiling(*args, **kwargs):
+        raise AssertionError("compiled before checking dims/coords")
+
+    monkeypatch.setattr(programs, "build_programs", no_compiling)
+    with pytest.raises(ValueError, match=message):
+        bayesuq.nuts(model, GOOD, **FAST, **settings)

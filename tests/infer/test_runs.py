@@ -43,7 +43,7 @@ def test_same_seed_same_draws_other_seed_other_draws():
 
 def test_refit_on_new_data_of_same_shape_does_not_recompile():
     """The second fit neither traces nor compiles anything: no XLA backend compile at all."""
-    from bayesuq.infer import nuts as nuts_module
+    from bayesuq.infer import programs as nuts_module
 
     bayesuq.nuts(regression, _regression_data(1), seed=0, **FAST)
     compiles_before = nuts_module.PROGRAMS.compiles
@@ -161,7 +161,7 @@ def test_user_dims_for_data_entries_and_unknown_keys():
     )
     assert idata.constant_data["x"].dims == ("obs", "coef")
     assert idata.posterior["w"].dims == ("chain", "draw", "coef")
-    with pytest.raises(ValueError, match=r"dims has key\(s\) \['beta'\]"):
+    with pytest.raises(ValueError, match=r"dims has key 'beta'"):
         bayesuq.nuts(regression, data, dims={"beta": ["coef"]}, **FAST)
 
 

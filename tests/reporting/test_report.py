@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import bayesuq
-from bayesuq.report import build, figures
-from bayesuq.report.selection import badness, scalar_index, select
+from bayesuq.reporting import build, figures
+from bayesuq.reporting.selection import badness, scalar_index, select
 
 IMG = re.compile(r"<img\b[^>]*>")
 PAYLOAD = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')

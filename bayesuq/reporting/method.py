@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import arviz as az
 
+from bayesuq.diagnostics.kinds import DrawKind, draw_kind, inference_tag
+
 
 @dataclass(frozen=True)
 class FitKind:
@@ -14,11 +16,11 @@ class FitKind:
     Attributes
     ----------
     method
-        Name shown in the report: ``attrs["inference"]``, else ``attrs["method"]`` (the
-        zoo's non-MCMC families), else ``"nuts"`` for MCMC statistics or ``"draws"``.
+        The result's ``inference`` tag (``"unknown"`` when it has none).
     mcmc
-        Markov chains with sampler statistics (``sample_stats["diverging"]``, the same rule
-        as :func:`bayesuq.diagnose`): R-hat, ESS, rank, energy and divergence panels apply.
+        Markov chains, or draws of unknown origin (the same rule as
+        :func:`bayesuq.diagnose`): R-hat, ESS, trace, rank (and, where the sampler
+        statistics exist, energy and divergence) panels apply.
     svi
         Variational fit with an ELBO history (``sample_stats["loss"]`` over ``svi_step``).
     chains, draws
@@ -55,12 +57,21 @@ class FitKind:
 
 
 def classify(idata: az.InferenceData) -> FitKind:
-    """The :class:`FitKind` of ``idata`` (which must have a ``posterior`` group)."""
+    """The :class:`FitKind` of ``idata`` (which must have a ``posterior`` group).
+
+    The same rule as :func:`bayesuq.diagnose` (:mod:`bayesuq.diagnostics.kinds`): chain
+    panels for Markov chains and for draws of unknown origin, the ELBO for variational fits.
+    """
+    kind = draw_kind(idata)
     stats = getattr(idata, "sample_stats", None)
-    mcmc = stats is not None and "diverging" in stats
-    svi = stats is not None and "loss" in stats and "svi_step" in stats["loss"].dims
-    attrs = idata.attrs
-    method = str(attrs.get("inference") or attrs.get("method") or ("nuts" if mcmc else "draws"))
+    mcmc = kind in (DrawKind.MCMC, DrawKind.UNKNOWN)
+    svi = (
+        kind is DrawKind.VARIATIONAL
+        and stats is not None
+        and "loss" in stats
+        and "svi_step" in stats["loss"].dims
+    )
+    method = inference_tag(idata) or "unknown"
     sizes = idata.posterior.sizes
     return FitKind(
         method=method,

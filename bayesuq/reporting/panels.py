@@ -13,10 +13,10 @@ import numpy as np
 import xarray as xr
 
 from bayesuq.diagnostics import Diagnostics
-from bayesuq.report import figures
-from bayesuq.report.method import FitKind
-from bayesuq.report.sections import Section, figure_section, note_section
-from bayesuq.report.selection import Selection, scalar_draws
+from bayesuq.reporting import figures
+from bayesuq.reporting.method import FitKind
+from bayesuq.reporting.sections import Section, figure_section, note_section
+from bayesuq.reporting.selection import Selection, scalar_draws
 
 MAX_PAIR = 4
 MAX_PREDICTIVE_VARIABLES = 3
@@ -64,8 +64,8 @@ def _mcmc_panels(
         ),
     ]
     sections.append(_pair_panel(draws, divergent, encoder, mcmc=True))
-    stats = idata.sample_stats
-    if "energy" in stats:
+    stats = getattr(idata, "sample_stats", None)
+    if stats is not None and "energy" in stats:
         energy = np.asarray(stats["energy"].transpose("chain", "draw").values, dtype=float)
         sections.append(
             figure_section(

@@ -9,12 +9,13 @@ from pathlib import Path
 import arviz as az
 
 from bayesuq.diagnostics import diagnose
-from bayesuq.report.figures import FigureEncoder, plotting_style
-from bayesuq.report.method import classify
-from bayesuq.report.panels import figure_panels
-from bayesuq.report.sections import configuration_section, summary_section, verdict_section
-from bayesuq.report.selection import scalar_index, select
-from bayesuq.report.template import render_page
+from bayesuq.io import atomic_write
+from bayesuq.reporting.figures import FigureEncoder, plotting_style
+from bayesuq.reporting.method import classify
+from bayesuq.reporting.panels import figure_panels
+from bayesuq.reporting.sections import configuration_section, summary_section, verdict_section
+from bayesuq.reporting.selection import scalar_index, select
+from bayesuq.reporting.template import render_page
 
 MAX_TABLE_ROWS = 50
 MAX_PLOTTED = 6
@@ -114,16 +115,4 @@ def report(
             f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}. Self-contained: no network resources."
         ),
     )
-    return _write_atomically(path, page)
-
-
-def _write_atomically(path: Path, text: str) -> Path:
-    """Write next to ``path`` and move into place: never a truncated report at ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda partial: partial.write_text(page, encoding="utf-8"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bayesuq.report.sections import Section, esc
+from bayesuq.reporting.sections import Section, esc
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 

@@ -18,8 +18,8 @@ import pandas as pd
 
 from bayesuq.diagnostics import Diagnostics
 from bayesuq.diagnostics.checks import ESS_PER_CHAIN_MIN, RHAT_MAX
-from bayesuq.report.method import FitKind
-from bayesuq.report.selection import Selection
+from bayesuq.reporting.method import FitKind
+from bayesuq.reporting.selection import Selection
 
 SOFTWARE_KEYS = (
     "inference_library",
@@ -63,17 +63,22 @@ def _headline(diagnostics: Diagnostics, kind: FitKind) -> str:
             "Problems found: do not rely on these results until the problems below are "
             "fixed. Each item says what to do."
         )
-    if kind.mcmc:
+    if kind.mcmc and kind.chains > 1:
         return (
             "No problems found: the chains agree, there are enough effective draws and the "
             "sampler followed the posterior. You can use these results."
+        )
+    if kind.mcmc:
+        return (
+            "No problems found within the one chain, but agreement between chains could not "
+            "be checked: run several chains before relying on these results."
         )
     if kind.svi:
         return (
             "The optimisation converged. The draws come from an approximation of the "
             "posterior; see the note below."
         )
-    return "The draws are finite and usable."
+    return "No problems found by the checks that apply: " + "; ".join(diagnostics.checked) + "."
 
 
 def _glance(diagnostics: Diagnostics, kind: FitKind, selection: Selection) -> list[str]:

@@ -1,0 +1,285 @@
+"""Compiled MCMC programs for any kernel: init, and a chunk of transitions.
+
+For a model, its data shapes and a :class:`SamplerConfig`, two programs are compiled ahead
+of time, with the data as *arguments* (refitting data of the same shape reuses them):
+
+* ``init(keys, fixed, mask, arrays) -> (state, valid)``: per chain, the best of a few
+  uniform(-2, 2) starting points (:mod:`bayesuq.infer.init`) and the kernel's initial state;
+* ``chunk(state, arrays) -> (state, (draws, stats))``: ``lax.scan`` of ``chunk``
+  transitions, collecting the constrained draws (latent and deterministic sites) and the
+  kernel's statistics.
+
+A *layout* maps the one-chain functions over chains (``vmap``, ``shard_map`` over devices,
+or ``lax.map``; :class:`ChainLayout`) or over datasets and chains (``bayesuq.infer.many``).
+Programs are cached by content: in process by the model's fingerprint (one abstract trace,
+:func:`bayesuq.infer.sites.analyse_model`), the configuration and the data signature; on
+disk as ``jax.export`` artefacts under the same key plus the driver's source and library
+versions, next to JAX's persistent XLA cache. :func:`run` drives the programs in chunks with
+a progress bar.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
+
+import jax
+import numpy as np
+import numpyro
+from numpyro.infer.util import ParamInfo
+
+from bayesuq.infer import batching, kernels
+from bayesuq.infer import init as initialisation
+from bayesuq.infer.batching import batch_over
+from bayesuq.infer.compilation import (
+    ProgramCache,
+    compile_cached,
+    fingerprint,
+    string_keys,
+    tuple_keys,
+)
+from bayesuq.infer.data import PreparedData
+from bayesuq.infer.density import postprocess_fn_gen, potential_fn_gen
+from bayesuq.infer.kernels import Kernel
+from bayesuq.infer.loop import run_in_chunks
+from bayesuq.infer.sites import ModelAnalysis
+from bayesuq.precision import x64_enabled
+
+PROGRAMS = ProgramCache()
+"""In-process cache of compiled programs, keyed by content (see the module docstring)."""
+
+# Code that shapes the compiled programs: part of their on-disk cache key.
+_DRIVER_MODULES = [Path(__file__), *(Path(m.__file__) for m in (initialisation, batching, kernels))]
+
+
+class SamplerConfig(NamedTuple):
+    """Everything besides the model and data shapes that shapes the compiled programs."""
+
+    kernel: Kernel
+    chains: int
+    warmup: int
+    draws: int
+    chain_method: str
+    chunk: int
+    datasets: int = 0  # > 0: the programs also map over this many datasets
+    batched: tuple[str, ...] = ()  # data entries with a leading dataset axis
+
+
+@dataclass(frozen=True)
+class Programs:
+    """Compiled init and chunk programs, and the abstract sampler state between them."""
+
+    init: Any
+    chunk: Any
+    state_shape: Any
+
+
+class Layout(Protocol):
+    """How the one-chain functions are batched into the compiled programs."""
+
+    def batch(self, init_one: Callable, chunk_one: Callable) -> tuple[Callable, Callable]:
+        """The batched ``(init, chunk)`` functions."""
+
+    def init_arguments(self, z_template: Any, data: PreparedData) -> tuple:
+        """Example (or abstract) arguments of the batched init function."""
+
+    @property
+    def serialisable(self) -> bool:
+        """Whether the traced programs may be stored with ``jax.export``."""
+
+
+@dataclass(frozen=True)
+class ChainLayout:
+    """Chains batched by ``chain_method`` (``vectorized``, ``parallel`` or ``sequential``)."""
+
+    chains: int
+    chain_method: str
+
+    def batch(self, init_one: Callable, chunk_one: Callable) -> tuple[Callable, Callable]:
+        return (
+            batch_over(init_one, self.chain_method, n_batched=3),
+            batch_over(chunk_one, self.chain_method, n_batched=1),
+        )
+
+    def init_arguments(self, z_template: Any, data: PreparedData) -> tuple:
+        keys = jax.random.split(jax.random.PRNGKey(0), self.chains)
+        fixed, mask = initialisation.no_fixed_values(z_template, self.chains)
+        return keys, fixed, mask, data.arrays
+
+    @property
+    def serialisable(self) -> bool:
+        # A serialised multi-device (shard_map) program must be called in its device
+        # context: those get the in-process and XLA caches only.
+        return self.chain_method != "parallel"
+
+
+def one_chain_functions(
+    model: Callable, data: PreparedData, config: SamplerConfig, z_template: Any
+) -> tuple[Callable, Callable]:
+    """``init_one(key, fixed, mask, arrays)`` and ``chunk_one(state, arrays)`` for one chain.
+
+    The state crosses the program boundary with string dict keys
+    (:func:`bayesuq.infer.compilation.string_keys`).
+    """
+    kernel = config.kernel
+    potentials = potential_fn_gen(model, data)
+    constrain = postprocess_fn_gen(model, data)
+
+    def init_one(key, fixed, mask, arrays):
+        key_start, key_kernel = jax.random.split(key)
+        start, valid = initialisation.start_point(key_start, potentials(**arrays), fixed, mask)
+        init, _ = kernel.functions(potentials)
+        return string_keys(init(start, key_kernel, config.warmup, arrays)), valid
+
+    def chunk_one(state, arrays):
+        init, sample = kernel.functions(potentials)
+        # NumPyro's functional kernels configure `sample` inside `init`; with the start's
+        # energy and gradient given, this call evaluates no model and is dead code.
+        zeros = jax.tree.map(lambda s: jax.numpy.zeros(s.shape, s.dtype), z_template)
+        init(ParamInfo(zeros, 0.0, zeros), jax.random.PRNGKey(0), config.warmup, arrays)
+        to_values = constrain(**arrays)
+
+        def step(state, _):
+            state = sample(state, arrays)
+            return state, (to_values(state.z), kernel.statistics(state))
+
+        state, outputs = jax.lax.scan(step, tuple_keys(state), None, length=config.chunk)
+        return string_keys(state), outputs
+
+    return init_one, chunk_one
+
+
+def _disk_key(
+    analysis: ModelAnalysis, data: PreparedData, config: SamplerConfig, layout: Layout
+) -> str:
+    """On-disk key: the model's fingerprint, configuration, data shapes, code and versions."""
+    layout_module = Path(sys.modules[type(layout).__module__].__file__)
+    return fingerprint(
+        *(path.read_bytes() for path in (*_DRIVER_MODULES, layout_module)),
+        layout,
+        jax.__version__,
+        numpyro.__version__,
+        config,
+        data.signature(),
+        x64_enabled(),
+        jax.default_backend(),
+        [d.device_kind for d in jax.devices()],
+        analysis.fingerprint,
+    )
+
+
+def build_programs(
+    model: Callable,
+    data: PreparedData,
+    analysis: ModelAnalysis,
+    config: SamplerConfig,
+    layout: Layout,
+) -> Programs:
+    """Trace (or load traced), lower and compile the init and chunk programs."""
+    init_one, chunk_one = one_chain_functions(model, data, config, analysis.z_template)
+    init_fn, chunk_fn = layout.batch(init_one, chunk_one)
+    init_args = layout.init_arguments(analysis.z_template, data)
+    key = _disk_key(analysis, data, config, layout) if layout.serialisable else None
+    init_program, (state_shape, _) = compile_cached(init_fn, init_args, key=key and f"{key}-init")
+    chunk_program, _ = compile_cached(
+        chunk_fn, (state_shape, init_args[-1]), key=key and f"{key}-chunk"
+    )
+    return Programs(init=init_program, chunk=chunk_program, state_shape=state_shape)
+
+
+def get_programs(
+    model: Callable,
+    data: PreparedData,
+    analysis: ModelAnalysis,
+    config: SamplerConfig,
+    layout: Layout,
+) -> tuple[Programs, float]:
+    """Compiled programs from the in-process cache, or built; and the seconds spent building."""
+    key = (analysis.fingerprint, config, data.signature(), x64_enabled())
+    return PROGRAMS.get_or_build(key, lambda: build_programs(model, data, analysis, config, layout))
+
+
+class RunOutput(NamedTuple):
+    """What one pass of the programs returns (host arrays, batch axes first)."""
+
+    draws: dict[str, np.ndarray]
+    stats: dict[str, np.ndarray]
+    state: Any  # final sampler state (device arrays, string keys); None if init failed
+    valid: np.ndarray  # per chain: a finite starting point was found
+
+
+def _progress_postfix(outputs: Any) -> dict[str, str]:
+    stats = outputs[1]
+    shown = {"step": f"{float(np.median(np.asarray(stats['step_size'])[..., -1])):.3g}"}
+    if "tree_depth" in stats:
+        shown["depth"] = str(int(np.max(stats["tree_depth"])))
+    return shown
+
+
+def run(
+    programs: Programs,
+    key: jax.Array,
+    start: tuple[dict, dict],
+    arrays: Any,
+    config: SamplerConfig,
+    *,
+    progress: bool,
+    desc: str,
+) -> RunOutput:
+    """One pass of init, warm-up and sampling for all chains (of all datasets).
+
+    ``arrays`` is the programs' data argument (for dataset layouts, ``(batched, shared)``);
+    outputs lead with the layout's batch axes, ``(chain, draw, ...)`` or
+    ``(dataset, chain, draw, ...)``.
+    """
+    batch_shape = (config.datasets, config.chains) if config.datasets else (config.chains,)
+    state, valid = programs.init(jax.random.split(key, batch_shape), *start, arrays)
+    valid = np.asarray(valid)
+    if not valid.all():
+        return RunOutput({}, {}, None, valid)
+    return continue_run(
+        programs,
+        state,
+        arrays,
+        config,
+        steps=config.warmup + config.draws,
+        keep=config.draws,
+        progress=progress,
+        desc=desc,
+        valid=valid,
+    )
+
+
+def continue_run(
+    programs: Programs,
+    state: Any,
+    arrays: Any,
+    config: SamplerConfig,
+    *,
+    steps: int,
+    keep: int,
+    progress: bool,
+    desc: str,
+    valid: np.ndarray | None = None,
+) -> RunOutput:
+    """Run ``steps`` transitions from ``state`` and keep the outputs of the last ``keep``."""
+    batch_ndim = 2 if config.datasets else 1
+    state, outputs = run_in_chunks(
+        programs.chunk,
+        state,
+        arrays,
+        total=steps,
+        chunk=config.chunk,
+        progress=progress,
+        desc=desc,
+        postfix=_progress_postfix,
+    )
+    host = jax.device_get(outputs)
+    kept = (slice(None),) * batch_ndim + (np.s_[steps - keep : steps],)
+    draws, stats = jax.tree.map(lambda *xs: np.concatenate(xs, axis=batch_ndim)[kept], *host)
+    if valid is None:
+        valid = np.ones(np.shape(stats["lp"])[:batch_ndim], bool)
+    return RunOutput(draws, stats, state, valid)
