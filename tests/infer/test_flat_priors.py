@@ -12,10 +12,10 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import pytest
+from conftest import assert_moment
 from numpyro.distributions import constraints
 
 import bayesuq
-from conftest import assert_moment
 
 
 def flat_regression(x, y):
