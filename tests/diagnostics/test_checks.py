@@ -8,6 +8,7 @@ import pytest
 
 import bayesuq
 from bayesuq.diagnostics import find_stuck_chains
+from bayesuq.infer.results import inference_data
 from bayesuq.infer.svi import elbo_convergence
 
 
@@ -85,13 +86,20 @@ def test_find_stuck_chains_on_arrays():
     assert find_stuck_chains(np.full((1, 50), 1e-12), lp[:1] + 0.0) != {}
 
 
-def test_non_mcmc_draws_are_summarised_without_mcmc_checks():
+def test_independent_draws_are_summarised_without_chain_checks():
     rng = np.random.default_rng(6)
-    idata = az.from_dict(posterior={"x": rng.normal(size=(1, 300))})
+    idata = inference_data(
+        inference="martingale",
+        seed=0,
+        timings={"total": 1.0},
+        posterior={"x": rng.normal(size=(1, 300))},
+    )
     report = bayesuq.diagnose(idata)
     assert report.ok
     assert "r_hat" not in report.table.columns
-    assert report.method == "draws"
+    assert report.method == "martingale"
+    assert "R-hat" not in report.messages[0].split("Not checked")[0]
+    assert "independent by construction" in report.messages[0]
 
 
 def test_non_finite_draws_fail():
@@ -105,7 +113,7 @@ def test_non_finite_draws_fail():
 def test_report_renders_as_text_and_html():
     rng = np.random.default_rng(8)
     report = bayesuq.diagnose(_idata({"x": rng.normal(size=(4, 500))}, **_healthy_stats(rng)))
-    assert str(report).startswith("bayesuq diagnostics (nuts): OK")
+    assert str(report).startswith("bayesuq diagnostics (unknown): OK")
     assert "<table" in report._repr_html_()
 
 
