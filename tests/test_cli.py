@@ -12,10 +12,34 @@ from bayesuq.cli import main
 
 
 def test_version(capsys):
-    with pytest.raises(SystemExit) as stop:
-        main(["--version"])
-    assert stop.value.code == 0
+    assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"bayesuq {bayesuq.__version__}"
+
+
+def test_example_names_match_the_bundled_examples():
+    from bayesuq.cli import EXAMPLE_NAMES
+    from bayesuq.data import EXAMPLES
+
+    assert list(EXAMPLE_NAMES) == list(EXAMPLES)
+
+
+def test_version_and_help_import_nothing_heavy():
+    """The parser imports neither JAX, NumPyro, ArviZ nor matplotlib (fast --help)."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from bayesuq.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--version'])\n"
+        "    try:\n"
+        "        main(['--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in ('jax', 'numpyro', 'arviz', 'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 def test_examples_listed(capsys):
@@ -44,6 +68,7 @@ def test_run_example_writes_results_and_diagnose_reads_them(tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert {p.name for p in out.iterdir()} == {"posterior.nc", "summary.csv", "diagnostics.txt"}
+    assert (out / "summary.csv").read_text().startswith("parameter,mean,")
     assert "bayesuq diagnostics (nuts)" in printed
     loaded = bayesuq.load(out / "posterior.nc")
     assert loaded.posterior.sizes["chain"] == 2
@@ -100,3 +125,26 @@ def test_console_script_and_module_entry_points():
         timeout=120,
     )
     assert out.stdout.startswith("bayesuq ")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["diagnose", "{tmp}/empty.nc"], "the file is empty"),
+        (["diagnose", "{tmp}/text.nc"], "not a netCDF-4/HDF5 file"),
+        (["diagnose", "{tmp}"], "it is a directory"),
+        (["report", "{tmp}/absent.nc"], "no results file"),
+        (["run", "eight_schools", "-o", "{tmp}/afile/out", "--no-progress"], "is a file"),
+        (["run", "{tmp}/script.py", "-o", "{tmp}/x"], "--out applies to bundled examples"),
+    ],
+)
+def test_user_errors_print_one_line_and_exit_2(tmp_path, capsys, argv, message):
+    (tmp_path / "empty.nc").write_bytes(b"")
+    (tmp_path / "text.nc").write_text("not netcdf")
+    (tmp_path / "afile").write_text("a file, not a folder")
+    (tmp_path / "script.py").write_text("print('ran')\n")
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

@@ -188,3 +188,13 @@ def test_bad_targets_are_usage_errors(script, tmp_path, target, match, capsys):
     status = main(["sbc", target.format(script=script), "--observed", "y", "-o", str(tmp_path)])
     assert status == 2
     assert match in capsys.readouterr().err
+
+
+def test_a_model_that_takes_its_size_from_the_observed_data_is_explained():
+    def sized_by_y(y=None):
+        mu = numpyro.sample("mu", dist.Normal(0.0, 1.0))
+        with numpyro.plate("obs", y.shape[0]):
+            numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+
+    with pytest.raises(ValueError, match=r"takes a size from the observed data.*data=\{'n': 8\}"):
+        bayesuq.sbc(sized_by_y, {}, observed="y", n_sims=5, progress=False)
