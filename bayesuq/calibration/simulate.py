@@ -44,8 +44,11 @@ def observed_sites(observed: str | Sequence[str] | Mapping[str, str]) -> dict[st
         return {observed: observed}
     if isinstance(observed, Mapping):
         mapping = dict(observed)
+    elif isinstance(observed, list | tuple):
+        mapping = {name: name for name in observed if isinstance(name, str)}
+        mapping = mapping if len(mapping) == len(observed) else {}
     else:
-        mapping = {name: name for name in observed}
+        mapping = {}
     if not mapping or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
     ):

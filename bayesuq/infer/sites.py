@@ -197,6 +197,10 @@ def _probe(model: Callable, data: PreparedData, found: dict) -> Callable:
             if not site["is_observed"]:
                 z[name], log_det = _unconstrained(site)
                 log_joint = log_joint + log_det
+                found["supports"][name] = (
+                    type(site["fn"]).__name__,
+                    type(biject_to(site["fn"].support)).__name__,
+                )
         values = {
             n: s["value"] for n, s in trace.items() if s["type"] in ("sample", "deterministic")
         }
@@ -228,7 +232,7 @@ def analyse_model(
         The model fails on this data, a site cannot be sampled, an observed value has the
         wrong shape, or dims/coords do not fit (the message names the culprit).
     """
-    found: dict[str, Any] = {"sources": {}}
+    found: dict[str, Any] = {"sources": {}, "supports": {}}
     try:
         closed, (_, z_shapes, value_shapes) = jax.make_jaxpr(
             _probe(model, data, found), return_shape=True
@@ -238,12 +242,7 @@ def analyse_model(
     if "problem" in found:
         raise found["problem"]
     trace, sources = found["trace"], found["sources"]
-    supports = {
-        name: (type(site["fn"]).__name__, type(biject_to(site["fn"].support)).__name__)
-        for name, site in trace.items()
-        if site["type"] == "sample" and not site["is_observed"]
-    }
-    digest = fingerprint(str(closed.jaxpr), *closed.consts, sorted(supports.items()))
+    digest = fingerprint(str(closed.jaxpr), *closed.consts, sorted(found["supports"].items()))
     observed = {}
     concrete = None
     for name, site in trace.items():

@@ -103,12 +103,12 @@ def report(
         summary_section(diagnostics, kind, selection),
         *panels,
     ]
-    name = idata.attrs.get("model") or kind.method
+    name = idata.attrs.get("model") or kind.label
     from bayesuq import __version__
 
     page = render_page(
         title=title if title is not None else f"bayesuq report: {name}",
-        subtitle=f"{kind.method}, {kind.chains} chain(s) x {kind.draws} draws",
+        subtitle=f"{kind.label}, {kind.chains} chain(s) x {kind.draws} draws",
         sections=sections,
         footer=(
             f"Written by bayesuq {__version__} on "

@@ -17,6 +17,8 @@ class FitKind:
     ----------
     method
         The result's ``inference`` tag (``"unknown"`` when it has none).
+    label
+        The tag with the family's estimator, e.g. ``"martingale (copula_density)"``.
     mcmc
         Markov chains, or draws of unknown origin (the same rule as
         :func:`bayesuq.diagnose`): R-hat, ESS, trace, rank (and, where the sampler
@@ -28,6 +30,7 @@ class FitKind:
     """
 
     method: str
+    label: str
     mcmc: bool
     svi: bool
     chains: int
@@ -41,7 +44,7 @@ class FitKind:
         what = (
             "draws from the fitted variational approximation"
             if self.svi
-            else f"independent draws made by {self.method}"
+            else f"independent draws made by {self.label}"
         )
         text = (
             f"These are {what}, not a Markov chain, so the MCMC checks (R-hat, effective "
@@ -72,9 +75,12 @@ def classify(idata: az.InferenceData) -> FitKind:
         and "svi_step" in stats["loss"].dims
     )
     method = inference_tag(idata) or "unknown"
+    estimator = idata.attrs.get("estimator") or idata.attrs.get("method")
+    label = f"{method} ({estimator})" if estimator and estimator != method else method
     sizes = idata.posterior.sizes
     return FitKind(
         method=method,
+        label=label,
         mcmc=mcmc,
         svi=svi,
         chains=int(sizes.get("chain", 1)),

@@ -84,7 +84,7 @@ def _headline(diagnostics: Diagnostics, kind: FitKind) -> str:
 def _glance(diagnostics: Diagnostics, kind: FitKind, selection: Selection) -> list[str]:
     table = diagnostics.table
     items = [
-        f"{kind.method}: {kind.chains} chain(s) x {kind.draws} draws",
+        f"{kind.label}: {kind.chains} chain(s) x {kind.draws} draws",
         f"{selection.total} scalar(s), {selection.flagged} flagged",
     ]
     if kind.mcmc:

@@ -12,8 +12,8 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import pytest
-from conftest import assert_moment
 from numpyro.distributions import constraints
+from tolerances import assert_moment
 
 import bayesuq
 

@@ -6,7 +6,7 @@ import arviz as az
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
-from conftest import assert_moment
+from tolerances import assert_moment
 
 import bayesuq
 

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.stats
-from conftest import assert_moment
+from tolerances import assert_moment
 
 import bayesuq
 from bayesuq.cli import build_parser
