@@ -561,10 +561,17 @@ class NIWMeta:
         seed = self.seed + 2 if seed is None else check_int("seed", seed, minimum=0)
         start = time.perf_counter()
         with computing_in(self.precision):
-            niw = constrain(self.params_, self.kappa)
-            mu, sigma = sample_niw(jax.random.PRNGKey(seed), niw, draws)
-            mu, sigma = np.asarray(mu), np.asarray(sigma)
-            dof = float(niw.dof)
+            key = ("global", draws, self.kappa, self.precision)
+            if key not in self._programs:
+                kappa = self.kappa
+
+                def program(params, key):
+                    niw = constrain(params, kappa)
+                    return (*sample_niw(key, niw, draws), niw.dof)
+
+                self._programs[key] = jax.jit(program)
+            mu, sigma, dof = self._programs[key](self.params_, jax.random.PRNGKey(seed))
+            mu, sigma, dof = np.asarray(mu), np.asarray(sigma), float(dof)
         posterior: dict[str, np.ndarray] = {"mu": mu[None]}
         dims = {"mu": ["parameter"], "sigma2": ["parameter"]}
         if sigma.ndim == 3:
