@@ -54,7 +54,7 @@ def plot_sine_tasks(
     grid = np.linspace(-5, 5, 200)
     sub = episodes.take(np.arange(tasks))
     qx = np.broadcast_to(grid[None, :, None], (tasks, len(grid), 1))
-    fig = Figure(figsize=(3.2 * tasks, 3.0 * len(models)), layout="constrained")
+    fig = Figure(figsize=(2.6 * tasks, 2.4 * len(models)), layout="constrained")
     axes = np.atleast_2d(fig.subplots(len(models), tasks, sharex=True))
     truth = np.asarray(sine_line_function(sub.truth, grid[None, :]))
     for row, (name, model) in enumerate(models.items()):
