@@ -63,7 +63,7 @@ def test_no_recompilation_across_meta_steps_or_predict_calls(fitted, sine):
     np.testing.assert_array_equal(a.posterior_predictive["f"], b.posterior_predictive["f"])
 
 
-@pytest.mark.parametrize("rule", ["vi", "train"])
+@pytest.mark.parametrize("rule", ["vi", pytest.param("train", marks=pytest.mark.slow)])
 def test_predict_returns_named_draws_and_records_the_test_rule(fitted, sine, rule):
     fitted.test_rule = rule
     test = sine.sample(3, 2)
@@ -141,6 +141,7 @@ def test_digits_fewshot_episodes():
         digits_fewshot("train", ways=21)
 
 
+@pytest.mark.slow
 def test_nearest_centroid_is_near_the_spec_anchor():
     """Raw-pixel nearest centroid, 5-way 1-shot on meta-test digits: the spec's anchor is
     80.0%; 300 episodes give a 95% interval of ~1.3 points; tolerance 3 points."""
@@ -155,15 +156,15 @@ def test_nearest_centroid_is_near_the_spec_anchor():
 
 def test_sine_line_tasks_have_the_spec_design():
     tasks = sine_line_tasks(shots=5, queries=100)
-    ep = tasks.sample(0, 2000)
+    ep = tasks.sample(0, 1000)
     truth = np.asarray(ep.truth)
-    assert abs(truth[:, 0].mean() - 0.5) < 0.05
+    assert abs(truth[:, 0].mean() - 0.5) < 0.06
     sine = truth[:, 0] > 0.5
     assert truth[sine, 1].min() >= 0.1 and truth[sine, 1].max() <= 5
     assert np.all(np.abs(truth[~sine, 3:]) <= 3)
     assert np.all(np.abs(np.asarray(ep.query_x)) <= 5)
-    # predicting zero costs the spec's anchor 16.1 in MSE (Monte Carlo, 2000 tasks: +-0.8)
-    assert abs(np.mean(np.asarray(ep.query_y) ** 2) - 16.1) < 1.0
+    # predicting zero costs the spec's anchor 16.1 in MSE (Monte Carlo, 1000 tasks: SE ~0.5)
+    assert abs(np.mean(np.asarray(ep.query_y) ** 2) - 16.1) < 2.0
 
 
 def test_cli_is_registered():
@@ -178,6 +179,7 @@ def test_cli_rejects_bad_steps(capsys):
     assert "--steps" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_maml_adapts_and_fits(sine):
     maml = MAML(SMALL, inner_steps=2).fit(sine, steps=3, meta_batch=2, progress=False)
     test = sine.sample(1, 2)
