@@ -52,7 +52,15 @@ nb_execution_timeout = 300
 # CPU on a cold cache, more than the rest of the build): CI could not afford it within its
 # 15-minute test budget. Its page shows the code and prose unexecuted and links to the
 # full-run results in the aggregate guide; the study itself runs in `pytest -m slow`.
-NOT_EXECUTED = ["aggregate_drug_trials"]
+# The meta-learning studies train networks (minutes each): same treatment, results in
+# docs/metalearn.md.
+NOT_EXECUTED = [
+    "aggregate_drug_trials",
+    "metalearn_digits",
+    "metalearn_linear_gaussian",
+    "metalearn_memory",
+    "metalearn_sine",
+]
 nb_execution_excludepatterns = [f"*/{name}.py" for name in NOT_EXECUTED]
 # Run each notebook in a temporary folder, so the results the studies write (their default
 # `--out results/<study>`) do not land in the source tree.

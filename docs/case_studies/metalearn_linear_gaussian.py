@@ -1,0 +1,1 @@
+../../case_studies/metalearn_linear_gaussian.py

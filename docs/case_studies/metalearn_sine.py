@@ -1,0 +1,1 @@
+../../case_studies/metalearn_sine.py
