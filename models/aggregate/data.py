@@ -83,3 +83,24 @@ def check_design(name: str, value: Any, *, ndim: int, shape: Mapping[int, int] |
     for axis, size in (shape or {}).items():
         if got[axis] != size:
             raise ValueError(f"{name} has shape {got}; expected length {size} on axis {axis}")
+
+
+def checked_truth(defaults: Mapping[str, Any], truth: Mapping[str, Any] | None) -> dict:
+    """``defaults`` updated by ``truth``, checked: known keys, finite values, sds > 0."""
+    truth = dict(truth or {})
+    unknown = sorted(set(truth) - set(defaults))
+    if unknown:
+        raise ValueError(
+            f"truth has unknown parameter(s) {unknown}; expected some of {sorted(defaults)}"
+        )
+    merged = {**defaults, **truth}
+    for name, value in truth.items():
+        array = np.asarray(value, dtype=float)
+        if array.shape != np.shape(defaults[name]) or not np.all(np.isfinite(array)):
+            raise ValueError(
+                f"truth[{name!r}] = {value!r}; expected finite value(s) of shape "
+                f"{np.shape(defaults[name])}"
+            )
+        if name.startswith("sigma") and np.any(array <= 0):
+            raise ValueError(f"truth[{name!r}] = {value!r}; a standard deviation must be > 0")
+    return merged

@@ -1,4 +1,4 @@
-"""The generic predictive-resampling engine and its conversion to ``InferenceData``.
+"""The generic predictive-resampling engine, its convergence check and its results.
 
 Predictive resampling (Fong, Holmes & Walker 2023, "Martingale posterior distributions",
 JRSS B 85(5), Section 2; arXiv:2103.15671): starting from the one-step predictive ``P_n`` of
@@ -20,6 +20,11 @@ must be hashable (module-level functions), since they are static arguments of ``
 The ``B`` paths run as ``vmap`` over ``lax.scan``; no trajectory is stored (memory is that of
 ``chunk`` states), and ``B`` is cut into equal chunks (the last one padded) so that every
 chunk calls the same compiled program.
+
+Every result is built by :func:`martingale_result` through the results front door
+(:func:`bayesuq.infer.results.inference_data`) with ``inference="martingale"`` (or
+``"bayesian_bootstrap"``) and the estimator's name in ``attrs["estimator"]``, and carries
+the convergence figure of predictive resampling (:func:`convergence_summary`).
 """
 
 from __future__ import annotations
@@ -33,8 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bayesuq.infer.arguments import check_int
-from bayesuq.infer.convert import clean_attrs, provenance
+from bayesuq.infer.arguments import check_int, check_positive
+from bayesuq.infer.results import inference_data
 
 Step = Callable[[Any, Any, jax.Array, jax.Array], Any]
 Functional = Callable[[Any, Any], Mapping[str, jax.Array]]
@@ -62,6 +67,8 @@ def _forward(step, functional, initialize, steps, params, state0, key, start):
 
 
 def _run_chunk_impl(step, functional, initialize, steps, params, state0, keys, start):
+    """``vmap`` of :func:`_forward` over the per-path ``keys``."""
+
     def path(key):
         return _forward(step, functional, initialize, steps, params, state0, key, start)
 
@@ -130,18 +137,29 @@ def predictive_resample(
     return {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
 
 
-def _trace_impl(step, distance, initialize, steps, params, state0, key, start):
-    first = _start_state(initialize, params, state0, key)
+def _trace_impl(step, distance, initialize, steps, params, state0, keys, start):
+    """Mean over paths (one per key) of ``distance(params, P_k, P_n)`` at every step."""
 
-    def body(state, t):
-        state = step(params, state, jax.random.fold_in(key, t), start + t + 1)
-        return state, distance(params, state, state0)
+    def one(key):
+        first = _start_state(initialize, params, state0, key)
 
-    _, trace = jax.lax.scan(body, first, jnp.arange(steps))
-    return trace
+        def body(state, t):
+            state = step(params, state, jax.random.fold_in(key, t), start + t + 1)
+            return state, distance(params, state, state0)
+
+        _, trace = jax.lax.scan(body, first, jnp.arange(steps))
+        return trace
+
+    return jax.vmap(one)(keys).mean(axis=0)
 
 
 convergence_program = jax.jit(_trace_impl, static_argnums=(0, 1, 2, 3))
+"""The compiled convergence trace: ``vmap`` over a few paths of a ``lax.scan``."""
+
+CONVERGENCE_THRESHOLD = 0.1
+"""Default threshold of ``convergence_relative_change`` (Fong, Holmes & Walker 2023, Sec. 4)."""
+CONVERGENCE_PATHS = 8
+"""Paths averaged by the convergence trace (one path's distance is noisy)."""
 
 
 def convergence_trace(
@@ -154,23 +172,30 @@ def convergence_trace(
     steps: int,
     start: int,
     initialize: Callable[[Any, Any, jax.Array], Any] | None = None,
+    paths: int = CONVERGENCE_PATHS,
 ) -> np.ndarray:
-    """``distance(params, P_k, P_n)`` for ``k = n+1..n+steps`` along one forward path.
+    """``d_k = mean over paths of distance(params, P_k, P_n)`` for ``k = n+1..n+steps``.
 
-    The paper's convergence check (Section 4): the distance, e.g. ``mean |p_k - p_n|`` on
-    the grid, levels off as ``P_k`` converges; store nothing but this scalar per step.
+    The paper's convergence check (Fong, Holmes & Walker 2023, Section 4): the distance,
+    e.g. ``mean |p_k - p_n|`` over the evaluation points, levels off as ``P_k`` converges;
+    nothing but this scalar is stored per step. ``paths`` independent forward paths
+    (keys ``split(key, paths)``) are averaged so that the levelling-off is not hidden by
+    one path's noise.
     """
     steps = check_int("steps", steps, minimum=1)
+    paths = check_int("paths", paths, minimum=1)
     start_arr = jnp.asarray(start, dtype=jnp.int32)
-    trace = convergence_program(step, distance, initialize, steps, params, state0, key, start_arr)
+    keys = jax.random.split(key, paths)
+    trace = convergence_program(step, distance, initialize, steps, params, state0, keys, start_arr)
     return np.asarray(trace)
 
 
-def convergence_summary(trace: np.ndarray) -> dict[str, float]:
+def convergence_summary(trace: np.ndarray, threshold: float = CONVERGENCE_THRESHOLD) -> dict:
     """Figures for ``attrs``: the final distance and its relative change over the last half.
 
-    ``convergence_relative_change = |d(N) - d(n + T/2)| / d(N)``; values below about 0.1
-    say that the path has levelled off.
+    ``convergence_relative_change = |d(n + T) - d(n + T/2)| / d(n + T)`` (``T`` the number
+    of steps of the trace). Below ``convergence_threshold`` (0.1 by default) the paths
+    have levelled off; above it the draws of ``P_N`` are still moving: raise ``steps``.
     """
     final = float(trace[-1])
     half = float(trace[len(trace) // 2])
@@ -179,6 +204,7 @@ def convergence_summary(trace: np.ndarray) -> dict[str, float]:
         "convergence_steps": len(trace),
         "convergence_distance": final,
         "convergence_relative_change": change,
+        "convergence_threshold": float(threshold),
     }
 
 
@@ -196,14 +222,27 @@ def resample_with_convergence_check(
     chunk: int,
     initialize: Callable[[Any, Any, jax.Array], Any] | None = None,
     convergence_steps: int | None = None,
-) -> tuple[dict[str, np.ndarray], dict[str, float], float]:
-    """:func:`predictive_resample`, then (optionally) :func:`convergence_trace` on one more path.
+    convergence_threshold: float | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, Any], float]:
+    """:func:`predictive_resample`, then :func:`convergence_trace` on a few more paths.
+
+    ``convergence_steps`` defaults to ``steps``: the check asks whether the draws' own
+    ``T`` was long enough (the distance still moves by more than ``convergence_threshold``,
+    default 0.1, over the second half: raise ``steps``).
 
     Returns
     -------
-    (draws of the functional, convergence figures for ``attrs`` (empty when
-    ``convergence_steps`` is None), seconds spent resampling)
+    (draws of the functional, convergence figures for ``attrs``, seconds spent)
     """
+    steps = check_int("steps", steps, minimum=1)
+    threshold = (
+        CONVERGENCE_THRESHOLD
+        if convergence_threshold is None
+        else check_positive("convergence_threshold", convergence_threshold)
+    )
+    trace_steps = check_int(
+        "convergence_steps", steps if convergence_steps is None else convergence_steps, minimum=2
+    )
     with Timer() as timer:
         out = predictive_resample(
             step,
@@ -217,35 +256,38 @@ def resample_with_convergence_check(
             chunk=chunk,
             initialize=initialize,
         )
-    attrs: dict[str, float] = {}
-    if convergence_steps is not None:
         trace = convergence_trace(
             step,
             distance,
             params,
             state0,
             key=jax.random.fold_in(key, draws),
-            steps=check_int("convergence_steps", convergence_steps, minimum=2),
+            steps=trace_steps,
             start=start,
             initialize=initialize,
         )
-        attrs = convergence_summary(trace)
-    return out, attrs, timer.seconds
+    return out, convergence_summary(trace, threshold), timer.seconds
 
 
-def to_inference_data(
+def martingale_result(
     draws: Mapping[str, np.ndarray],
     *,
+    estimator: str,
+    seed: int,
+    seconds: float,
+    attrs: Mapping[str, Any] | None = None,
     dims: Mapping[str, Sequence[str]] | None = None,
     coords: Mapping[str, Any] | None = None,
     constant_data: Mapping[str, np.ndarray] | None = None,
     observed_data: Mapping[str, np.ndarray] | None = None,
-    attrs: Mapping[str, Any] | None = None,
+    inference: str = "martingale",
 ) -> az.InferenceData:
-    """``InferenceData`` with ``posterior`` dims ``(chain=1, draw=B, ...)`` and provenance.
+    """The ``InferenceData`` of a martingale posterior, through the results front door.
 
-    There is no ``sample_stats["diverging"]``, so :func:`bayesuq.diagnose` treats the result
-    as independent (non-MCMC) draws and summarises them.
+    ``posterior`` dims ``(chain=1, draw=B, ...)`` (the ``B`` forward paths are independent
+    draws), ``attrs["inference"] = inference`` (``"martingale"`` or
+    ``"bayesian_bootstrap"``), ``attrs["estimator"] = estimator`` and the run's settings;
+    every axis after ``draw`` and of the data groups needs a name in ``dims``.
     """
     dims = dict(dims or {})
     for name, value in {**(constant_data or {}), **(observed_data or {})}.items():
@@ -254,13 +296,16 @@ def to_inference_data(
     for name, value in draws.items():
         if name not in dims and np.ndim(value) > 1:
             raise ValueError(f"dims for posterior entry {name!r} are missing; got dims {dims}")
-    return az.from_dict(
+    return inference_data(
+        inference=inference,
+        seed=seed,
+        timings={"sampling": seconds, "total": seconds},
+        attrs={"estimator": estimator, **(attrs or {})},
+        dims=dims,
+        coords=coords,
         posterior={k: np.asarray(v)[None] for k, v in draws.items()},
-        constant_data=dict(constant_data) if constant_data else None,
-        observed_data=dict(observed_data) if observed_data else None,
-        coords={k: list(np.asarray(v)) for k, v in (coords or {}).items()},
-        dims={k: list(v) for k, v in dims.items()},
-        attrs=clean_attrs({**provenance(), **(attrs or {})}),
+        constant_data=dict(constant_data or {}),
+        observed_data=dict(observed_data or {}),
     )
 
 

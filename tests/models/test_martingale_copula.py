@@ -1,6 +1,9 @@
 """Copula predictives: the martingale identities, normalisation, the prequential likelihood
-against an explicit scipy replay, limits in rho, forward sampling as a martingale, and the
-paper's toy GMM (bands narrow with n). All in float64."""
+against an explicit scipy replay, limits in rho, forward sampling as a martingale, the
+robust bandwidth search, float32 against float64, and the paper's GMMs.
+
+The estimators compute in float32 by default; tests against exact oracles (1e-6 and
+tighter) ask for ``precision="float64"``; no test flips JAX's global precision."""
 
 from __future__ import annotations
 
@@ -13,35 +16,34 @@ from scipy.special import ndtri
 
 import bayesuq
 from bayesuq.models.martingale import (
+    BandwidthWarning,
     CopulaClassifier,
     CopulaDensity,
     CopulaRegression,
+    high_dim_gmm_data,
 )
 from bayesuq.models.martingale import copula as cop
+from bayesuq.models.martingale import toy_gmm_data as gmm_data
 from bayesuq.models.martingale.conditional import cls_update
 from bayesuq.models.martingale.engine import run_chunk
+from bayesuq.precision import computing_in
 
-
-@pytest.fixture(autouse=True)
-def x64():
-    with jax.enable_x64(True):
-        yield
-
-
-def gmm_data(n: int) -> np.ndarray:
-    """The paper's toy GMM: legacy seed 102, labels by bernoulli.rvs(0.2), then randn(n)."""
-    stream = np.random.RandomState(102)  # the legacy global stream of np.random.seed(102)
-    labels = scipy.stats.bernoulli.rvs(0.2, size=n, random_state=stream)
-    return stream.randn(n) + np.where(labels == 1, 2.0, -2.0)
+F64 = {"precision": "float64"}
 
 
 @pytest.fixture(scope="module")
 def gmm50():
-    with jax.enable_x64(True):
-        y = gmm_data(50)
-        return y, CopulaDensity(seed=200).fit(y)
+    y = gmm_data(50)
+    return y, CopulaDensity(seed=200, **F64).fit(y)
 
 
+def bimodal(n: int, seed: int) -> np.ndarray:
+    """``0.5 N(2, 1) + 0.5 N(-1, 1)`` (the paper's high-dimensional GMM at d = 1)."""
+    rng = np.random.default_rng(seed)
+    return np.where(rng.random(n) < 0.5, 2.0, -1.0) + rng.standard_normal(n)
+
+
+@computing_in("float64")
 def test_copula_identities_by_quadrature():
     """int c(u, v) dv = 1 and int H(u, v) dv = u (Gauss-Hermite in b = Phi^-1(v))."""
     nodes, weights = np.polynomial.hermite_e.hermegauss(80)
@@ -55,6 +57,7 @@ def test_copula_identities_by_quadrature():
             assert abs(weights @ h - u) < 1e-6, (rho, u, weights @ h)
 
 
+@computing_in("float64")
 def test_classification_ratio_averages_to_one():
     u = jnp.linspace(0.01, 0.99, 25)
     for v in (0.1, 0.5, 0.9):
@@ -63,6 +66,7 @@ def test_classification_ratio_averages_to_one():
         np.testing.assert_allclose(v * ones + (1 - v) * zeros, 1.0, atol=1e-12)
 
 
+@computing_in("float64")
 def test_norm_ppf_gradient():
     u = jnp.asarray([0.01, 0.3, 0.5, 0.97])
     grad = jax.vmap(jax.grad(cop.norm_ppf))(u)
@@ -106,7 +110,7 @@ def test_prequential_matches_explicit_replay_and_is_permutation_averaged(gmm50):
 def test_fitted_rho_maximises_the_prequential_likelihood(gmm50):
     y, model = gmm50
     for shift in (-0.05, 0.05):
-        other = CopulaDensity(rho=model.rho_[0] + shift, seed=200).fit(y)
+        other = CopulaDensity(rho=model.rho_[0] + shift, seed=200, **F64).fit(y)
         assert other.prequential_loglik_ < model.prequential_loglik_
 
 
@@ -121,7 +125,7 @@ def test_density_integrates_to_one_and_cdf_is_monotone(gmm50):
 
 def test_small_rho_gives_the_initial_normal(gmm50):
     y, _ = gmm50
-    model = CopulaDensity(rho=1e-6, seed=200).fit(y)
+    model = CopulaDensity(rho=1e-6, seed=200, **F64).fit(y)
     grid = np.linspace(-5, 5, 11)
     expected = scipy.stats.norm(y.mean(), y.std()).logpdf(grid)
     np.testing.assert_allclose(model.logpdf(grid), expected, atol=1e-4)
@@ -146,7 +150,7 @@ def test_forward_sampling_is_a_martingale_without_recompiling(gmm50):
 
 def test_multivariate_density_integrates_to_one():
     data = np.random.default_rng(3).multivariate_normal([0, 1], [[1, 0.8], [0.8, 1]], size=30)
-    model = CopulaDensity(rho=[0.8, 0.7], seed=1).fit(data)
+    model = CopulaDensity(rho=[0.8, 0.7], seed=1, **F64).fit(data)
     axis = np.linspace(-7, 8, 151)
     mesh = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
     pdf = np.exp(model.logpdf(mesh)).reshape(151, 151)
@@ -159,8 +163,8 @@ def test_multivariate_density_integrates_to_one():
 def test_regression_with_small_rho_x_is_the_density_copula_on_y(gmm50):
     y, _ = gmm50
     x = np.random.default_rng(4).normal(size=y.size)
-    reg = CopulaRegression(rho=0.7, rho_x=1e-6, seed=5).fit(x, y)
-    dens = CopulaDensity(rho=0.7, seed=5).fit(y)
+    reg = CopulaRegression(rho=0.7, rho_x=1e-6, seed=5, **F64).fit(x, y)
+    dens = CopulaDensity(rho=0.7, seed=5, **F64).fit(y)
     grid = np.linspace(-5, 4, 15)
     np.testing.assert_allclose(reg.logpdf(np.zeros(15), grid), dens.logpdf(grid), atol=1e-6)
 
@@ -180,9 +184,70 @@ def test_classifier_on_moons_beats_chance_and_is_a_martingale():
     assert np.max(np.abs(z)) < 4.0, f"max |z| {np.max(np.abs(z)):.2f} over 20 points"
 
 
-def test_float32_is_refused():
-    with jax.enable_x64(False), pytest.raises(RuntimeError, match="enable_x64"):
-        CopulaDensity().fit(np.arange(5.0))
+def test_float32_by_default_whatever_the_global_flag():
+    """The family picks its precision: no enable_x64 needed, none honoured by accident."""
+    with jax.enable_x64(True):
+        model = CopulaDensity(rho=0.7).fit(np.arange(5.0))
+        assert model.precision_ == "float32" and model.v_.dtype == np.float32
+    model = CopulaDensity(rho=0.7, **F64).fit(np.arange(5.0))
+    assert model.v_.dtype == np.float64
+    with pytest.raises(ValueError, match="precision"):
+        CopulaDensity(precision="float16")
+
+
+def test_float32_agrees_with_float64_on_a_gmm():
+    """The paper's GMM at d = 2 (n = 100, 1000 test points), fitted in both precisions.
+
+    Declared tolerances: rho within 1e-3, test log-likelihood per point within 1e-3, and
+    the forward-sampled pdf at 20 test points (same seed, T = 200, B = 100): posterior
+    means within 2 % and 95 % band widths within 10 %. The random streams of the two
+    precisions differ (uniforms are drawn in each dtype), so the bands are compared as
+    Monte Carlo estimates, not draw by draw.
+    """
+    y, y_test = high_dim_gmm_data(2)
+    fits = {p: CopulaDensity(seed=50, precision=p).fit(y) for p in ("float32", "float64")}
+    rho = {p: m.rho_[0] for p, m in fits.items()}
+    assert abs(rho["float32"] - rho["float64"]) < 1e-3, rho
+    loglik = {p: float(np.mean(m.logpdf(y_test))) for p, m in fits.items()}
+    assert abs(loglik["float32"] - loglik["float64"]) < 1e-3, loglik
+    bands = {}
+    for p, m in fits.items():
+        pdf = m.predictive_resample(y_test[:20], steps=200, draws=100, seed=1)
+        draws = pdf.posterior["pdf"].values[0]
+        assert draws.dtype == np.dtype(p)
+        lo, hi = np.quantile(draws, [0.025, 0.975], axis=0)
+        bands[p] = (draws.mean(axis=0), hi - lo)
+    np.testing.assert_allclose(bands["float32"][0], bands["float64"][0], rtol=0.02)
+    ratio = np.mean(bands["float32"][1]) / np.mean(bands["float64"][1])
+    assert abs(ratio - 1) < 0.1, ratio
+
+
+def test_bandwidth_search_escapes_the_lower_bound():
+    """A 1-D two-component GMM where L-BFGS-B from the paper's rho = 0.9 steps to the lower
+    bound rho = 3.4e-4 (zero gradient there) and stops: the density stays N(0, 1) and the
+    bands were 3e-5 wide. The grid search finds the interior optimum (rho ~ 0.72, whose
+    prequential log-likelihood beats the start's), and the bands have a real width."""
+    y = bimodal(100, seed=1)
+    model = CopulaDensity(seed=0).fit(y)
+    assert model.bandwidth_status_ == "ok"
+    assert 0.6 < model.rho_[0] < 0.85, model.rho_
+    assert model.prequential_loglik_ > model.start_prequential_loglik_ + 0.01
+    idata = model.predictive_resample(np.linspace(-4, 5, 30), steps=200, draws=100, seed=0)
+    pdf = idata.posterior["pdf"].values[0]
+    width = np.mean(np.quantile(pdf, 0.975, axis=0) - np.quantile(pdf, 0.025, axis=0))
+    assert width > 0.01, width
+
+
+def test_a_fit_that_ignores_the_data_is_warned():
+    """The paper's high-dimensional GMM at d = 1 (n = 100): the prequential optimum is the
+    N(0, 1) start itself (rho at its lower bound); the fit says so instead of returning
+    zero-width bands silently."""
+    y, _ = high_dim_gmm_data(1)
+    with pytest.warns(BandwidthWarning, match="lower bound.*zero width.*rho=0.7"):
+        model = CopulaDensity(seed=50).fit(y)
+    assert model.bandwidth_status_ == "at_lower_bound"
+    idata = model.predictive_resample(np.linspace(-2, 2, 5), steps=20, draws=10)
+    assert idata.attrs["bandwidth_status"] == "at_lower_bound"
 
 
 @pytest.mark.parametrize(
@@ -193,6 +258,8 @@ def test_float32_is_refused():
         (lambda: CopulaDensity().logpdf([0.0]), "not fitted"),
         (lambda: CopulaRegression(rho=0.5).fit(np.arange(5.0), np.arange(5.0)), "rho_x"),
         (lambda: CopulaClassifier().fit(np.arange(4.0), [0, 1, 2, 1]), "labels"),
+        (lambda: CopulaClassifier().fit(np.arange(40.0), np.ones(40)), "both labels 0 and 1"),
+        (lambda: CopulaDensity().fit([[1.0, 2.0], [1.0, 3.0]]), "constant column"),
     ],
 )
 def test_errors_name_the_argument(make, message):
@@ -224,7 +291,7 @@ def test_gmm_bands_narrow_with_n_and_cover_the_truth():
 
 def test_slsqp_parity_with_lbfgs(gmm50):
     y, model = gmm50
-    other = CopulaDensity(seed=200, optimizer="SLSQP").fit(y)
+    other = CopulaDensity(seed=200, optimizer="SLSQP", **F64).fit(y)
     assert abs(other.rho_[0] - model.rho_[0]) < 0.02
     assert other.prequential_loglik_ > model.prequential_loglik_ - 1e-3
 
@@ -237,3 +304,39 @@ def test_per_dimension_rho_is_at_least_as_good_as_shared():
     assert shared.rho_.shape == separate.rho_.shape == (2,)
     assert shared.rho_[0] == shared.rho_[1]
     assert separate.prequential_loglik_ >= shared.prequential_loglik_ - 1e-4
+
+
+def test_every_copula_result_carries_the_convergence_figure(gmm50):
+    """Computed by default (steps of the draws themselves), with the threshold to judge it."""
+    _, model = gmm50
+    density = model.predictive_resample(np.linspace(-5, 4, 10), steps=50, draws=20)
+    x = np.random.default_rng(0).normal(size=(30, 1))
+    reg = CopulaRegression(rho=0.7, rho_x=0.5).fit(x, x[:, 0] + 0.1 * np.arange(30) % 3)
+    regression = reg.predictive_resample(x[:3], np.linspace(-3, 3, 5), steps=50, draws=20)
+    cls = CopulaClassifier(rho=0.7, rho_x=0.5).fit(x, (x[:, 0] > 0).astype(int))
+    classifier = cls.predictive_resample(x[:3], steps=50, draws=20, convergence_threshold=0.25)
+    for idata, estimator in (
+        (density, "copula_density"),
+        (regression, "copula_regression"),
+        (classifier, "copula_classifier"),
+    ):
+        assert idata.attrs["inference"] == "martingale" and "method" not in idata.attrs
+        assert idata.attrs["estimator"] == estimator
+        assert idata.attrs["convergence_steps"] == 50
+        assert np.isfinite(idata.attrs["convergence_relative_change"])
+    assert density.attrs["convergence_threshold"] == 0.1
+    assert classifier.attrs["convergence_threshold"] == 0.25
+
+
+@pytest.mark.slow
+def test_high_dimensional_gmm_d80_reproduces_the_paper():
+    """The paper's Section 5.2 design at d = 80 (n = 100, 1000 test points, seed 100, one
+    shared rho): the paper reports a test log-likelihood of -73.8 per point (the authors'
+    code, run today: -73.7). L-BFGS-B from rho = 0.9 alone stepped to the lower bound and
+    gave -113.9 (the N(0, 1) start). Declared tolerance: within 1.0 of -73.8 (our
+    orderings differ from the authors' JAX permutations)."""
+    y, y_test = high_dim_gmm_data(80)
+    model = CopulaDensity(seed=50).fit(y)
+    loglik = float(np.mean(model.logpdf(y_test)))
+    assert model.bandwidth_status_ == "ok"
+    assert abs(loglik - (-73.8)) < 1.0, (loglik, model.rho_[0])
