@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from bayesuq.infer.arguments import check_choice
+
 LIKELIHOODS = ("local", "full", "exact", "approx")
 """Likelihood modes: own raw data only; raw data of both trials (gold standard); the
 analytic MVN of the averages (linear model only); the simulated MVN of the averages."""
@@ -68,9 +70,7 @@ class Simulation:
 
 def check_likelihood(likelihood: Any, allowed: tuple[str, ...]) -> str:
     """Raise unless ``likelihood`` is one of ``allowed``."""
-    if likelihood not in allowed:
-        raise ValueError(f"likelihood={likelihood!r}; expected one of {list(allowed)}")
-    return likelihood
+    return check_choice("likelihood", likelihood, allowed)
 
 
 def check_design(name: str, value: Any, *, ndim: int, shape: Mapping[int, int] | None = None):

@@ -64,8 +64,14 @@ def fit(
     """
     dims = {**{k: v for k, v in DIMS.items() if k in data}, **(dims or {})}
     coords = {**getattr(model, "coords", {}), **(coords or {})}
+    # JAX float arrays made in another precision (e.g. xi) are handed over as NumPy, so the
+    # run converts them to its own precision.
+    inputs = {
+        k: np.asarray(v) if isinstance(v, jax.Array) and v.dtype.kind == "f" else v
+        for k, v in data.items()
+    }
     with computing_in(resolve_precision(precision, DEFAULT_PRECISION)):
-        return bayesuq.nuts(model, dict(data), seed=seed, dims=dims, coords=coords, **nuts_options)
+        return bayesuq.nuts(model, inputs, seed=seed, dims=dims, coords=coords, **nuts_options)
 
 
 def chain_designs(

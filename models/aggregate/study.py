@@ -17,6 +17,7 @@ import jax
 import numpy as np
 import pandas as pd
 
+from bayesuq.infer.arguments import check_choice
 from bayesuq.io import atomic_write
 from bayesuq.models.aggregate.fitting import DEFAULT_PRECISION, fit
 from bayesuq.models.aggregate.likelihood import draw_xi
@@ -48,8 +49,7 @@ def compare_modes(
     :func:`~bayesuq.models.aggregate.fit_with_simulation_noise_check`).
     Returns the simulation and ``mode -> InferenceData``.
     """
-    if name not in MODELS:
-        raise ValueError(f"model={name!r}; expected one of {sorted(MODELS)}")
+    check_choice("model", name, tuple(MODELS))
     build, simulate, all_modes = MODELS[name]
     sim = simulation if simulation is not None else simulate()
     precision = resolve_precision(precision, DEFAULT_PRECISION)

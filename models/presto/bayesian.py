@@ -303,8 +303,7 @@ class BayesianPresto(BaseEstimator):
 
     def rare_interval(self, X, *, prob: float = 0.9) -> pd.DataFrame:
         """Posterior mean and equal-tailed ``prob`` interval of P(y = top class | x)."""
-        if not 0 < prob < 1:
-            raise ValueError(f"prob: got {prob!r}; expected a number in (0, 1)")
+        prob = check_open_unit("prob", prob)
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         draws = self._rare_draws(X).reshape(-1, X.shape[0])
