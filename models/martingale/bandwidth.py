@@ -60,7 +60,8 @@ class BandwidthFit(NamedTuple):
     n_iter
         Local-optimiser iterations (0 for a fixed ``rho``).
     objective, start_objective
-        ``L(h)`` and ``L`` at the start ``p_0`` (``rho`` at its lower bound).
+        ``L(h)`` and ``L`` at the start ``p_0`` (``rho`` at its lower bound; NaN for a
+        fixed ``rho``).
     status
         ``"fixed"``, ``"ok"``, ``"at_lower_bound"`` or ``"no_improvement"``.
     seconds
@@ -200,18 +201,19 @@ def fit_prequential(
     the search and the check. See :func:`search_bandwidth` and :func:`check_bandwidth`.
     """
     started = time.perf_counter()
-    fun = _host_objective(objective, args)
-    start_value, _ = fun(np.full(size, H_BOUND))
     if fixed_h is None:
+        start_value, _ = _host_objective(objective, args)(np.full(size, H_BOUND))
         h, value, n_iter = search_bandwidth(
             objective, args, size=size, rho_init=rho_init, optimizer=optimizer, maxiter=maxiter
         )
         status = check_bandwidth(who, h, value, start_value, response=response)
-    else:
+    else:  # a user's rho: no search, no check (and no objective to compile)
         h, n_iter, status = np.asarray(fixed_h, dtype=np.float64), 0, "fixed"
-        value, _ = fun(h)
+        start_value = np.nan
     terms, v = prequential(jnp.asarray(h), *args)
     jax.block_until_ready(terms)
+    if fixed_h is not None:
+        value = -float(np.asarray(terms).sum(axis=1).mean()) / terms.shape[1]
     return BandwidthFit(
         h=h,
         terms=terms,
