@@ -120,9 +120,9 @@ def test_bootstrap_urn_moments_and_agreement():
 
 
 def test_bootstrap_is_tagged_and_runs_without_global_x64():
-    idata = bayesian_bootstrap(np.arange(10.0), draws=50, seed=0, method="urn", steps=20)
+    idata = bayesian_bootstrap(np.arange(10.0), draws=50, seed=0)
     assert idata.attrs["inference"] == "bayesian_bootstrap"
-    assert idata.attrs["estimator"] == "bayesian_bootstrap_urn"
+    assert idata.attrs["estimator"] == "bayesian_bootstrap_dirichlet"
     assert idata.posterior["statistic"].dtype == np.float32
     wide = bayesian_bootstrap(np.arange(10.0), draws=50, seed=0, precision="float64")
     assert wide.posterior["statistic"].dtype == np.float64
@@ -187,6 +187,7 @@ def test_cli_runs_the_study_from_package_code(tmp_path):
     print(f"bayesuq martingale --smoke: {seconds:.1f} s")
 
 
+@pytest.mark.slow
 def test_smoke_moons_does_not_pass_the_copula_off_as_the_baseline():
     """Smoke mode used to write the copula's probabilities under moons_logistic_nuts_*: two
     identical rows that looked like a comparison. A baseline that did not run is marked."""
