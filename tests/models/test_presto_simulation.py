@@ -95,6 +95,7 @@ def test_full_scale_study_paper_settings(design):
         assert med["PRESTO"] < med["PO"], summary
 
 
+@pytest.mark.slow
 def test_cli_smoke_mode(tmp_path):
     """``bayesuq presto --smoke``: a seconds-long run of the same study."""
     assert main(["presto", "--smoke", "-o", str(tmp_path)]) == 0
