@@ -55,27 +55,42 @@ def _start_state(initialize, params, state0, key):
     return initialize(params, state0, jax.random.fold_in(key, INIT_KEY_INDEX))
 
 
-def _forward(step, functional, initialize, steps, params, state0, key, start):
-    """One forward path: ``steps`` updates from ``state0``, then the functional."""
-    state0 = _start_state(initialize, params, state0, key)
+DISTANCE_KEYS = ("__distance_half", "__distance_full")
+"""Extra outputs of a path when a ``distance`` is given: ``d(P_{n+T/2}, P_n)``, ``d(P_N, P_n)``."""
+
+
+def _forward(step, functional, distance, initialize, steps, params, state0, key, start):
+    """One forward path: ``steps`` updates from ``state0``, then the functional.
+
+    With a ``distance``, the path also returns ``distance(params, P_k, P_n)`` at
+    ``k = n + T//2`` and ``k = n + T`` (the scan runs in two halves), for the convergence
+    figure at no extra compilation.
+    """
+    first = _start_state(initialize, params, state0, key)
 
     def body(state, t):
         return step(params, state, jax.random.fold_in(key, t), start + t + 1), None
 
-    state, _ = jax.lax.scan(body, state0, jnp.arange(steps))
-    return functional(params, state)
+    half = steps // 2
+    middle, _ = jax.lax.scan(body, first, jnp.arange(half))
+    state, _ = jax.lax.scan(body, middle, jnp.arange(half, steps))
+    out = dict(functional(params, state))
+    if distance is not None:
+        out[DISTANCE_KEYS[0]] = distance(params, middle, state0)
+        out[DISTANCE_KEYS[1]] = distance(params, state, state0)
+    return out
 
 
-def _run_chunk_impl(step, functional, initialize, steps, params, state0, keys, start):
+def _run_chunk_impl(step, functional, distance, initialize, steps, params, state0, keys, start):
     """``vmap`` of :func:`_forward` over the per-path ``keys``."""
 
     def path(key):
-        return _forward(step, functional, initialize, steps, params, state0, key, start)
+        return _forward(step, functional, distance, initialize, steps, params, state0, key, start)
 
     return jax.vmap(path)(keys)
 
 
-run_chunk = jax.jit(_run_chunk_impl, static_argnums=(0, 1, 2, 3))
+run_chunk = jax.jit(_run_chunk_impl, static_argnums=(0, 1, 2, 3, 4))
 """The compiled chunk program: ``vmap`` over per-draw keys of a ``lax.scan`` forward path."""
 
 
@@ -91,6 +106,7 @@ def predictive_resample(
     start: int,
     chunk: int = 256,
     initialize: Callable[[Any, Any, jax.Array], Any] | None = None,
+    distance: Callable[[Any, Any, Any], jax.Array] | None = None,
 ) -> dict[str, np.ndarray]:
     """Forward-sample ``draws`` paths of ``steps`` predictive updates; pure in ``key``.
 
@@ -115,6 +131,9 @@ def predictive_resample(
     initialize
         Optional hashable ``initialize(params, state0, key) -> state``, run once per path
         before the first step (e.g. to draw Bayesian-bootstrap weights of the covariates).
+    distance
+        Optional hashable ``distance(params, state, state0) -> scalar``; each path then
+        also returns it at ``T//2`` and ``T`` (keys :data:`DISTANCE_KEYS`).
 
     Returns
     -------
@@ -132,7 +151,9 @@ def predictive_resample(
         size = part.shape[0]
         if size < chunk:  # pad so that every call has the compiled shape
             part = jnp.concatenate([part, keys[: chunk - size]])
-        out = run_chunk(step, functional, initialize, steps, params, state0, part, start_arr)
+        out = run_chunk(
+            step, functional, distance, initialize, steps, params, state0, part, start_arr
+        )
         pieces.append({k: np.asarray(v)[:size] for k, v in out.items()})
     return {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
 
@@ -190,20 +211,20 @@ def convergence_trace(
     return np.asarray(trace)
 
 
-def convergence_summary(trace: np.ndarray, threshold: float = CONVERGENCE_THRESHOLD) -> dict:
-    """Figures for ``attrs``: the final distance and its relative change over the last half.
+def convergence_summary(
+    half: float, final: float, threshold: float = CONVERGENCE_THRESHOLD
+) -> dict:
+    """Figures for ``attrs`` from the distances ``d(n + T/2)`` and ``d(n + T)`` to ``P_n``.
 
-    ``convergence_relative_change = |d(n + T) - d(n + T/2)| / d(n + T)`` (``T`` the number
-    of steps of the trace). Below ``convergence_threshold`` (0.1 by default) the paths
-    have levelled off; above it the draws of ``P_N`` are still moving: raise ``steps``.
+    ``convergence_relative_change = |d(n + T) - d(n + T/2)| / d(n + T)``. Below
+    ``convergence_threshold`` (0.1 by default) the paths have levelled off; above it the
+    draws of ``P_N`` are still moving: raise ``steps`` (Fong, Holmes & Walker 2023,
+    Section 4: the distance levels off by ``T ~ 10^4``).
     """
-    final = float(trace[-1])
-    half = float(trace[len(trace) // 2])
     change = abs(final - half) / final if final > 0 else 0.0
     return {
-        "convergence_steps": len(trace),
-        "convergence_distance": final,
-        "convergence_relative_change": change,
+        "convergence_distance": float(final),
+        "convergence_relative_change": float(change),
         "convergence_threshold": float(threshold),
     }
 
@@ -224,11 +245,13 @@ def resample_with_convergence_check(
     convergence_steps: int | None = None,
     convergence_threshold: float | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any], float]:
-    """:func:`predictive_resample`, then :func:`convergence_trace` on a few more paths.
+    """:func:`predictive_resample` with the convergence figure of its paths.
 
     ``convergence_steps`` defaults to ``steps``: the check asks whether the draws' own
-    ``T`` was long enough (the distance still moves by more than ``convergence_threshold``,
-    default 0.1, over the second half: raise ``steps``).
+    ``T`` was long enough, from the mean over all ``B`` paths of the distance to ``P_n`` at
+    ``T/2`` and ``T`` (the distance still moves by more than ``convergence_threshold``,
+    default 0.1, over the second half: raise ``steps``). Another ``convergence_steps``
+    runs :func:`convergence_trace` on a few extra paths of that length.
 
     Returns
     -------
@@ -243,6 +266,7 @@ def resample_with_convergence_check(
     trace_steps = check_int(
         "convergence_steps", steps if convergence_steps is None else convergence_steps, minimum=2
     )
+    same = trace_steps == steps
     with Timer() as timer:
         out = predictive_resample(
             step,
@@ -255,18 +279,28 @@ def resample_with_convergence_check(
             start=start,
             chunk=chunk,
             initialize=initialize,
+            distance=distance if same else None,
         )
-        trace = convergence_trace(
-            step,
-            distance,
-            params,
-            state0,
-            key=jax.random.fold_in(key, draws),
-            steps=trace_steps,
-            start=start,
-            initialize=initialize,
-        )
-    return out, convergence_summary(trace, threshold), timer.seconds
+        if same:  # the draws' own paths, at T/2 and T: no extra paths, no extra program
+            half, final = (float(np.mean(out.pop(k))) for k in DISTANCE_KEYS)
+            paths = draws
+        else:
+            trace = convergence_trace(
+                step,
+                distance,
+                params,
+                state0,
+                key=jax.random.fold_in(key, draws),
+                steps=trace_steps,
+                start=start,
+                initialize=initialize,
+            )
+            half, final = float(trace[trace_steps // 2 - 1]), float(trace[-1])
+            paths = CONVERGENCE_PATHS
+    figures = convergence_summary(half, final, threshold)
+    figures["convergence_steps"] = trace_steps
+    figures["convergence_paths"] = paths
+    return out, figures, timer.seconds
 
 
 def martingale_result(
