@@ -15,10 +15,16 @@ standard-normal data with a fixed ``rho = 0.8`` (fitting is not timed).
 
 Scaling: ``B``, ``T``, ``n_test`` and ``d`` are varied one at a time around a base point.
 
+Precision (``--precision``): the family's float32 against float64 on the paper's d = 10
+GMM (n = 100, 1000 test points): the fitted rho, the test log-likelihood per point and
+the CPU seconds of fitting and of predictive resampling (B = 200, T = 1000 at 100 test
+points), with float64 as the baseline of the ratio.
+
 Usage::
 
-    python benchmarks/bench_martingale.py            # base B=200, T=500, n_test=100, d=1
-    python benchmarks/bench_martingale.py --quick    # smaller, for a smoke run
+    python benchmarks/bench_martingale.py               # base B=200, T=500, n_test=100, d=1
+    python benchmarks/bench_martingale.py --quick       # smaller, for a smoke run
+    python benchmarks/bench_martingale.py --precision   # float32 vs float64 only
 """
 
 from __future__ import annotations
@@ -32,9 +38,9 @@ import jax
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from bayesuq.models.martingale import CopulaDensity
+from bayesuq.models.martingale import CopulaDensity, high_dim_gmm_data
+from bayesuq.precision import computing_in
 
-jax.config.update("jax_enable_x64", True)
 RHO = 0.8
 EPS = 1e-6
 
@@ -67,7 +73,7 @@ def numpy_resample(log_pdf, cdf, *, n, steps, draws, rho, seed):
 
 def measure(B, T, m, d, numpy_draws):
     data = np.random.default_rng(0).normal(size=(50, d))
-    model = CopulaDensity(rho=RHO, seed=0).fit(data)
+    model = CopulaDensity(rho=RHO, seed=0, precision="float64").fit(data)
     points = np.random.default_rng(1).normal(size=(m, d))
     start = time.perf_counter()
     model.predictive_resample(points, steps=T, draws=B, seed=1, chunk=min(B, 250))
@@ -75,7 +81,8 @@ def measure(B, T, m, d, numpy_draws):
     start = time.perf_counter()
     res = model.predictive_resample(points, steps=T, draws=B, seed=2, chunk=min(B, 250))
     jax_s = time.perf_counter() - start
-    state = model._state(points)
+    with computing_in("float64"):
+        state = model._state(points)
     start = time.perf_counter()
     ref = numpy_resample(
         np.asarray(state.log_pdf),
@@ -101,10 +108,44 @@ def measure(B, T, m, d, numpy_draws):
     }
 
 
+def bench_precision(d: int = 10, repeats: int = 2) -> None:
+    """float32 (the family's default) against float64 on the paper's GMM: CPU seconds."""
+    y, y_test = high_dim_gmm_data(d)
+    print(
+        f"\nprecision on the paper's GMM, d = {d} (n = 100, 1000 test points); the paper: "
+        "-9.742 at d = 10 (float32)"
+    )
+    results = {}
+    for repeat in range(repeats):  # the first round includes compilation
+        for precision in ("float64", "float32"):
+            c0 = time.process_time()
+            model = CopulaDensity(seed=50, precision=precision).fit(y)
+            loglik = float(np.mean(model.logpdf(y_test)))
+            c1 = time.process_time()
+            model.predictive_resample(y_test[:100], steps=1000, draws=200, seed=1)
+            c2 = time.process_time()
+            results[precision] = (model.rho_[0], loglik, c1 - c0, c2 - c1)
+            label = "with compilation" if repeat == 0 else "compiled"
+            print(
+                f"  {precision} ({label}): rho {model.rho_[0]:.5f}, test log-lik {loglik:.4f}, "
+                f"fit CPU {c1 - c0:6.1f} s, resample CPU {c2 - c1:6.1f} s",
+                flush=True,
+            )
+    f64, f32 = results["float64"], results["float32"]
+    print(
+        f"  float32 vs float64 (compiled): fit x{f64[2] / f32[2]:.1f} less CPU, resampling "
+        f"x{f64[3] / f32[3]:.1f} less CPU; |delta test log-lik| = {abs(f64[1] - f32[1]):.1e}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--precision", action="store_true", help="float32 vs float64 only")
     args = parser.parse_args()
+    if args.precision:
+        bench_precision()
+        return
     base = (
         {"B": 50, "T": 100, "m": 50, "d": 1}
         if args.quick

@@ -21,23 +21,22 @@
 # and proportional odds (PO), on the sparse- and dense-difference designs; then the
 # Bayesian version's credible intervals for the rare-class probability.
 #
-# Run: `bayesuq run case_studies/presto_rare_events.py -- [--smoke] [--out DIR]`.
+# Run: `bayesuq run case_studies/presto_rare_events.py -- [--smoke] [--out DIR]`; the
+# simulation study alone is `bayesuq presto [--smoke]`.
 
 # %%
 import argparse
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from bayesuq.case_study import case_study_args
 from bayesuq.models.presto import (
     BayesianPresto,
     Presto,
+    plot_study,
     simulate_sparse_diffs,
     simulation_study,
     summarise_study,
@@ -74,15 +73,7 @@ for design in ("sparse", "dense"):
     print(f"--- {design} differences ---")
     print(summary.to_string(float_format=lambda v: f"{v:.3g}"))
 
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
-for ax, (design, table) in zip(axes, tables.items(), strict=True):
-    methods = ["PRESTO", "Logit", "PO"]
-    ax.boxplot([table.loc[table.method == m, "mse"] for m in methods], tick_labels=methods)
-    ax.set_yscale("log")
-    ax.set_title(f"{design} differences")
-axes[0].set_ylabel("rare-class MSE (in-sample)")
-fig.tight_layout()
-fig.savefig(out / "mse_boxplots.png", dpi=120)
+plot_study({f"{d} differences": t for d, t in tables.items()}, out / "mse_boxplots.png")
 pd.concat(tables, names=["design"]).to_csv(out / "mse.csv")
 
 # %% [markdown]
@@ -120,7 +111,8 @@ print(
 print(f"pointwise coverage of the 90% intervals of P(y = buy | x): {coverage:.2f}")
 
 order = np.argsort(truth)[:: max(n // 40, 1)][:40]
-fig, ax = plt.subplots(figsize=(7, 3.5))
+fig = Figure(figsize=(7, 3.5), layout="tight")
+ax = fig.subplots()
 ax.errorbar(
     np.arange(order.size),
     interval["mean"].values[order],
@@ -139,7 +131,6 @@ ax.plot(
 ax.set_xlabel("training rows, sorted by true P(buy)")
 ax.set_ylabel("P(y = buy | x)")
 ax.legend(fontsize=8)
-fig.tight_layout()
 fig.savefig(out / "bayes_rare_intervals.png", dpi=120)
 pd.DataFrame(
     {

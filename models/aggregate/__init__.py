@@ -6,10 +6,13 @@ data: an application in drug development", Ann. Appl. Stat. 12(3), 2018.
 * :func:`mvn_average_loglik`: the simulated MVN log-likelihood of published means for any
   JAX trajectory function;
 * :func:`linear_model`, :func:`turnover_model`, :func:`amd_model`: NumPyro models built
-  per likelihood mode (``"local"``, ``"full"``, ``"exact"`` (linear only), ``"approx"``),
-  with simulators :func:`simulate_linear`, :func:`simulate_turnover`, :func:`simulate_amd`;
-* :func:`fit_with_simulation_noise_check`: independent ``xi`` per chain and the
-  J_tilde / 2 J_tilde alternation, judged by ``bayesuq.diagnose``;
+  per likelihood mode (``"local"``, ``"full"``, ``"exact"`` (linear only), ``"approx"``;
+  one dispatch, :func:`external_likelihood`), with simulators :func:`simulate_linear`,
+  :func:`simulate_turnover`, :func:`simulate_amd` that refuse impossible designs;
+* :func:`fit` (float64 by family choice, no global flag needed) and
+  :func:`fit_with_simulation_noise_check`: independent ``xi`` per chain and the
+  J_tilde / 2 J_tilde alternation as one :func:`bayesuq.nuts_many` program, judged by
+  ``bayesuq.diagnose``;
 * :func:`noise_study`, :func:`noise_band`: simulation noise of the approximation.
 """
 
@@ -23,6 +26,7 @@ from bayesuq.models.aggregate.amd import (
 )
 from bayesuq.models.aggregate.cli import add_cli
 from bayesuq.models.aggregate.data import LIKELIHOODS, Simulation
+from bayesuq.models.aggregate.external import external_likelihood
 from bayesuq.models.aggregate.fitting import (
     chain_designs,
     fit,
@@ -66,6 +70,7 @@ __all__ = [
     "chain_designs",
     "check_simulation_size",
     "draw_xi",
+    "external_likelihood",
     "fit",
     "fit_with_simulation_noise_check",
     "linear_average_logliks",

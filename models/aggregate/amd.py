@@ -20,7 +20,6 @@ The concentrations depend only on the dosing, so they are data computed once per
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import jax
@@ -31,8 +30,14 @@ import numpyro.distributions as dist
 from jax.scipy.special import expit
 from scipy.special import logit
 
-from bayesuq.models.aggregate.data import Simulation, check_design, check_likelihood
-from bayesuq.models.aggregate.likelihood import mvn_average_loglik
+from bayesuq.infer.arguments import check_int, check_positive
+from bayesuq.models.aggregate.data import (
+    Simulation,
+    check_design,
+    check_likelihood,
+    checked_truth,
+)
+from bayesuq.models.aggregate.external import external_likelihood
 from bayesuq.models.aggregate.raw import N_EFFECTS, nonlinear_raw_data
 
 AMD_LIKELIHOODS = ("local", "full", "approx")
@@ -58,7 +63,11 @@ HILL = 1.0
 def amd_concentration(
     t: np.ndarray, *, dose_days: np.ndarray, dose_mg: float, mw_kda: float
 ) -> np.ndarray:
-    """Vitreous concentration (nM) at days ``t`` of bolus doses of ``dose_mg`` (one compartment)."""
+    """Vitreous concentration (nM) at days ``t`` of bolus doses of ``dose_mg`` (one compartment).
+
+    ``C(t) = sum_d D / (V MW) exp(-k_e (t - t_d)) 1[t >= t_d]`` with ``V = 4`` mL and
+    ``k_e = log 2 / 9`` per day (module docstring).
+    """
     k_e = np.log(2) / HALF_LIFE_DAYS
     molar = dose_mg / VOLUME_ML / (mw_kda * 1e3) * 1e9  # mg/mL = g/L; g/L / (g/mol) -> nM
     lag = np.asarray(t)[:, None] - np.asarray(dose_days)[None, :]
@@ -93,7 +102,20 @@ def amd_trajectory(params: dict, eta_j: jax.Array) -> jax.Array:
 
 
 def amd_design(*, dose_mg: float, mw_kda: float, months: int = 12, step_days: float = 1.0) -> dict:
-    """Grid, concentrations and visit indices of one arm dosed every 28 days."""
+    """Grid, concentrations and visit indices of one arm dosed every 28 days.
+
+    ``months >= 1`` monthly visits (day 0, 28, ...); the integration grid's step
+    ``0 < step_days <= 28`` must divide 28 days into whole steps.
+    """
+    months = check_int("months", months, minimum=1)
+    step_days = check_positive("step_days", step_days)
+    check_positive("dose_mg", dose_mg)
+    check_positive("mw_kda", mw_kda)
+    if step_days > 28 or abs(28 / step_days - round(28 / step_days)) > 1e-9:
+        raise ValueError(
+            f"step_days must divide the 28-day dosing interval into whole steps (e.g. 1, 2, "
+            f"7), got {step_days!r}"
+        )
     days = 28 * months
     n_steps = round(days / step_days)
     t_mid = (np.arange(n_steps) + 0.5) * step_days
@@ -103,7 +125,6 @@ def amd_design(*, dose_mg: float, mw_kda: float, months: int = 12, step_days: fl
     return {"t_mid": t_mid, "conc": conc, "step": step_days, "visits": visits}
 
 
-@functools.cache
 def amd_model(likelihood: str = "approx") -> Callable:
     """The wet-AMD model as a NumPyro model; ``likelihood`` is local, full or approx.
 
@@ -144,8 +165,6 @@ def amd_model(likelihood: str = "approx") -> Callable:
             delta = numpyro.sample("delta", dist.Normal(0.0, 1.0))
         design = {"t_mid": t_mid, "step": t_mid[1] - t_mid[0], "visits": visits}
         _raw_data("", {**theta, **design}, conc, y, sigma_y)
-        if likelihood == "local":
-            return
         shifted = {
             **theta,
             **design,
@@ -153,19 +172,24 @@ def amd_model(likelihood: str = "approx") -> Callable:
             "lEmax": theta["lEmax"] + delta[0],
             "lEC50": theta["lEC50"] + delta[1],
         }
-        if likelihood == "full":
+
+        def full():
             check_design("y_ext", y_ext, ndim=2, shape={1: visits.shape[0]})
             conc_all = jnp.broadcast_to(conc_ext, (y_ext.shape[0], conc_ext.shape[0]))
             _raw_data("_ext", shifted, conc_all, y_ext, sigma_y)
-            return
-        check_design("ybar_ext", ybar_ext, ndim=1, shape={0: visits.shape[0]})
-        check_design("xi", xi, ndim=2, shape={1: N_EFFECTS})
-        if J_prime is None:
-            raise ValueError("J_prime is missing; expected the external trial's sample size")
-        value = mvn_average_loglik(
-            ybar_ext, amd_trajectory, shifted, xi, sigma_y=sigma_y, J_prime=J_prime, mask=mask
+
+        external_likelihood(
+            likelihood,
+            n_times=visits.shape[0],
+            ybar_ext=ybar_ext,
+            J_prime=J_prime,
+            sigma_y=sigma_y,
+            full=full,
+            trajectory=amd_trajectory,
+            params=shifted,
+            xi=xi,
+            mask=mask,
         )
-        numpyro.factor("ybar_ext_loglik", value)
 
     model.coords = {"effect": ["La0", "lkout"], "shift": ["lEmax", "lEC50"]}
     model.__name__ = model.__qualname__ = f"amd_model_{likelihood}"
@@ -189,9 +213,14 @@ def simulate_amd(
     truth: dict | None = None,
 ) -> Simulation:
     """A fake pair of wet-AMD trials: local drug 1 (48 kDa) at two monthly doses (half the
-    patients each), external drug 2 (115 kDa) at ``dose_ext_mg`` monthly; visits monthly."""
-    truth = {**AMD_TRUTH, **(truth or {})}
-    rng = np.random.default_rng(seed)
+    patients each), external drug 2 (115 kDa) at ``dose_ext_mg`` monthly; visits monthly.
+
+    Needs ``n_patients >= 2`` (both dose arms non-empty), ``n_patients_ext >= 1`` and a
+    valid design (:func:`amd_design`)."""
+    n_patients = check_int("n_patients", n_patients, minimum=2)
+    n_patients_ext = check_int("n_patients_ext", n_patients_ext, minimum=1)
+    truth = checked_truth(AMD_TRUTH, truth)
+    rng = np.random.default_rng(check_int("seed", seed, minimum=0))
     arms = [
         amd_design(dose_mg=d, mw_kda=MW_KDA[0], months=months, step_days=step_days)
         for d in doses_mg

@@ -6,8 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-import jax
-
 
 def add_cli(commands: argparse._SubParsersAction) -> None:
     """Register ``bayesuq aggregate``."""
@@ -48,6 +46,7 @@ def add_cli(commands: argparse._SubParsersAction) -> None:
 
 
 def _cli_main(args: argparse.Namespace) -> int:
+    from bayesuq.io import atomic_write
     from bayesuq.models.aggregate.study import (
         compare_modes,
         linear_noise_studies,
@@ -66,27 +65,26 @@ def _cli_main(args: argparse.Namespace) -> int:
     replicates, j_grid = args.replicates, None
     if args.smoke:
         replicates, j_grid = 50, [50, 100, 200, 400]
-    with jax.enable_x64(True):
-        sim, fits = compare_modes(
-            args.model,
-            modes=args.modes.split(",") if args.modes else None,
-            J_tilde=args.J_tilde,
-            seed=args.seed,
-            chains=chains,
-            draws=draws,
-            warmup=warmup,
-            chain_method=args.chain_method,
-            progress=False,
-        )
-        parameters = ["delta"] + (["mu_a", "beta"] if args.model == "linear" else ["lEmax"])
-        table = summary_table(fits, sim.truth, parameters)
-        grid, band, exact_values, study = linear_noise_studies(
-            replicates=replicates,
-            J_tildes=j_grid,
-            grid_points=11 if args.smoke else 51,
-            seed=args.seed,
-        )
-    table.to_csv(out / "summary.csv", index=False)
+    sim, fits = compare_modes(
+        args.model,
+        modes=args.modes.split(",") if args.modes else None,
+        J_tilde=args.J_tilde,
+        seed=args.seed,
+        chains=chains,
+        draws=draws,
+        warmup=warmup,
+        chain_method=args.chain_method,
+        progress=False,
+    )
+    parameters = ["delta"] + (["mu_a", "beta"] if args.model == "linear" else ["lEmax"])
+    table = summary_table(fits, sim.truth, parameters)
+    grid, band, exact_values, study = linear_noise_studies(
+        replicates=replicates,
+        J_tildes=j_grid,
+        grid_points=11 if args.smoke else 51,
+        seed=args.seed,
+    )
+    atomic_write(out / "summary.csv", lambda partial: table.to_csv(partial, index=False))
     deltas = [p for p in table.parameter.unique() if p.startswith("delta")]
     plot_modes(table, deltas, out / "modes.png")
     plot_noise(grid, band, exact_values, study, out / "noise_study.png")
@@ -98,7 +96,7 @@ def _cli_main(args: argparse.Namespace) -> int:
             orient="records"
         ),
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write(out / "summary.json", lambda p: p.write_text(json.dumps(summary, indent=2)))
     print(table.to_string(index=False))
     print(f"noise study slope {study.slope:.3f}; results in {out}")
     return 0

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from bayesuq.infer.arguments import check_choice
+
 LIKELIHOODS = ("local", "full", "exact", "approx")
 """Likelihood modes: own raw data only; raw data of both trials (gold standard); the
 analytic MVN of the averages (linear model only); the simulated MVN of the averages."""
@@ -68,9 +70,7 @@ class Simulation:
 
 def check_likelihood(likelihood: Any, allowed: tuple[str, ...]) -> str:
     """Raise unless ``likelihood`` is one of ``allowed``."""
-    if likelihood not in allowed:
-        raise ValueError(f"likelihood={likelihood!r}; expected one of {list(allowed)}")
-    return likelihood
+    return check_choice("likelihood", likelihood, allowed)
 
 
 def check_design(name: str, value: Any, *, ndim: int, shape: Mapping[int, int] | None = None):
@@ -83,3 +83,24 @@ def check_design(name: str, value: Any, *, ndim: int, shape: Mapping[int, int] |
     for axis, size in (shape or {}).items():
         if got[axis] != size:
             raise ValueError(f"{name} has shape {got}; expected length {size} on axis {axis}")
+
+
+def checked_truth(defaults: Mapping[str, Any], truth: Mapping[str, Any] | None) -> dict:
+    """``defaults`` updated by ``truth``, checked: known keys, finite values, sds > 0."""
+    truth = dict(truth or {})
+    unknown = sorted(set(truth) - set(defaults))
+    if unknown:
+        raise ValueError(
+            f"truth has unknown parameter(s) {unknown}; expected some of {sorted(defaults)}"
+        )
+    merged = {**defaults, **truth}
+    for name, value in truth.items():
+        array = np.asarray(value, dtype=float)
+        if array.shape != np.shape(defaults[name]) or not np.all(np.isfinite(array)):
+            raise ValueError(
+                f"truth[{name!r}] = {value!r}; expected finite value(s) of shape "
+                f"{np.shape(defaults[name])}"
+            )
+        if name.startswith("sigma") and np.any(array <= 0):
+            raise ValueError(f"truth[{name!r}] = {value!r}; a standard deviation must be > 0")
+    return merged

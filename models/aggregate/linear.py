@@ -20,7 +20,6 @@ Sampled parameterisation (same posterior): ``nu = mu_a + beta c`` and patient ef
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import jax
@@ -29,7 +28,15 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from bayesuq.models.aggregate.data import LIKELIHOODS, Simulation, check_design, check_likelihood
+from bayesuq.infer.arguments import check_int
+from bayesuq.models.aggregate.data import (
+    LIKELIHOODS,
+    Simulation,
+    check_design,
+    check_likelihood,
+    checked_truth,
+)
+from bayesuq.models.aggregate.external import external_likelihood
 from bayesuq.models.aggregate.likelihood import _mvn_logpdf, check_averages, mvn_average_loglik
 from bayesuq.models.aggregate.raw import N_EFFECTS, observe_trajectories
 
@@ -55,7 +62,17 @@ def linear_trajectory(params: dict, xi_j: jax.Array) -> jax.Array:
 
 
 def linear_exact_loglik(ybar, x, mu, sigma_a, beta, sigma_y, J_prime) -> jax.Array:
-    """Exact ``log MVN(ybar'; X' mu + beta x'^2, [X' diag(sigma_a^2) X'^T + sigma_y^2 I]/J')``."""
+    """The exact log-likelihood of the linear model's published means.
+
+    With ``X' = [1, x']`` and each patient's curve ``a_j1 + a_j2 x + beta x^2``,
+    ``a_j ~ N(mu, diag(sigma_a^2))``, plus noise ``N(0, sigma_y^2)``, the mean over ``J'``
+    patients is exactly Gaussian::
+
+        ybar' ~ MVN(X' mu + beta x'^2, [X' diag(sigma_a^2) X'^T + sigma_y^2 I] / J')
+
+    (Weber et al. 2018, Ann. Appl. Stat. 12(3), section 4.1: the oracle of the simulated
+    likelihood). ``mu`` is the external mean effect ``mu_a + delta``.
+    """
     check_averages(ybar, name="ybar_ext")
     design = jnp.stack([jnp.ones_like(x), x], axis=-1)
     mean = design @ mu + beta * x**2
@@ -65,7 +82,6 @@ def linear_exact_loglik(ybar, x, mu, sigma_a, beta, sigma_y, J_prime) -> jax.Arr
     return _mvn_logpdf(ybar, mean, cov / J_prime)
 
 
-@functools.cache
 def linear_model(likelihood: str = "approx") -> Callable:
     """The linear example as a NumPyro model using ``likelihood`` for the external trial.
 
@@ -80,9 +96,7 @@ def linear_model(likelihood: str = "approx") -> Callable:
     -------
     Callable
         ``model(x, y, x_ext=None, ybar_ext=None, J_prime=None, y_ext=None, xi=None,
-        mask=None)``. The same mode returns the same function object, so repeated fits
-        re-use bayesuq's compiled programs. Use :meth:`Simulation.model_data` to pick the
-        inputs of a mode.
+        mask=None)``. Use :meth:`Simulation.model_data` to pick the inputs of a mode.
     """
     check_likelihood(likelihood, LIKELIHOODS)
 
@@ -98,33 +112,31 @@ def linear_model(likelihood: str = "approx") -> Callable:
             mu_a = numpyro.deterministic("mu_a", nu - beta * shear)
         sigma_y = numpyro.sample("sigma_y", dist.HalfNormal(1.0))
         _raw_data("", x, y, nu, sigma_a, beta, shear, sigma_y)
-        if likelihood == "local":
-            return
-        if likelihood == "full":
-            check_design("y_ext", y_ext, ndim=2)
+        if likelihood != "local":
+            check_design("x_ext", x_ext, ndim=1)
+
+        def full():
+            check_design("y_ext", y_ext, ndim=2, shape={1: x_ext.shape[0]})
             _raw_data("_ext", x_ext, y_ext, nu + delta, sigma_a, beta, shear, sigma_y)
-            return
-        check_design("x_ext", x_ext, ndim=1)
-        check_design("ybar_ext", ybar_ext, ndim=1, shape={0: x_ext.shape[0]})
-        if J_prime is None:
-            raise ValueError("J_prime is missing; expected the external trial's sample size")
-        if likelihood == "exact":
-            value = linear_exact_loglik(
+
+        def exact():
+            return linear_exact_loglik(
                 ybar_ext, x_ext, mu_a + delta, sigma_a, beta, sigma_y, J_prime
             )
-        else:
-            check_design("xi", xi, ndim=2, shape={1: N_EFFECTS})
-            params = {"mu": mu_a + delta, "sigma_a": sigma_a, "beta": beta, "x": x_ext}
-            value = mvn_average_loglik(
-                ybar_ext,
-                linear_trajectory,
-                params,
-                xi,
-                sigma_y=sigma_y,
-                J_prime=J_prime,
-                mask=mask,
-            )
-        numpyro.factor("ybar_ext_loglik", value)
+
+        external_likelihood(
+            likelihood,
+            n_times=0 if x_ext is None else x_ext.shape[0],
+            ybar_ext=ybar_ext,
+            J_prime=J_prime,
+            sigma_y=sigma_y,
+            full=full,
+            exact=exact,
+            trajectory=linear_trajectory,
+            params={"mu": mu_a + delta, "sigma_a": sigma_a, "beta": beta, "x": x_ext},
+            xi=xi,
+            mask=mask,
+        )
 
     model.coords = {"effect": ["intercept", "slope"]}
     model.__name__ = model.__qualname__ = f"linear_model_{likelihood}"
@@ -175,14 +187,20 @@ def simulate_linear(
 ) -> Simulation:
     """Simulate the paper's linear design: J = J' = 100 patients, x = (0..12)/12.
 
+    ``n_times`` visits at ``x = (0, ..., n_times - 1) / (n_times - 1)`` (at least 2);
+    ``n_patients >= 2`` local and ``n_patients_ext >= 1`` external patients.
+
     Returns
     -------
     Simulation
         ``data`` with ``x``, ``y`` (J, T), ``x_ext``, ``y_ext`` (J', T), ``ybar_ext`` (T,)
         and ``J_prime``; ``truth`` with the true values (:data:`LINEAR_TRUTH` by default).
     """
-    truth = {**LINEAR_TRUTH, **(truth or {})}
-    rng = np.random.default_rng(seed)
+    n_times = check_int("n_times", n_times, minimum=2)
+    n_patients = check_int("n_patients", n_patients, minimum=2)
+    n_patients_ext = check_int("n_patients_ext", n_patients_ext, minimum=1)
+    truth = checked_truth(LINEAR_TRUTH, truth)
+    rng = np.random.default_rng(check_int("seed", seed, minimum=0))
     x = np.arange(n_times) / (n_times - 1)
 
     def trial(n, mu):

@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayesuq.infer.arguments import check_int
+
 LogLik = Callable[[jax.Array, jax.Array], jax.Array]
 """``loglik(xi, mask) -> scalar``: the approximate log-likelihood at fixed parameters."""
 
@@ -93,9 +95,12 @@ def noise_study(
     -------
     NoiseStudy
     """
-    levels = np.asarray(J_tildes, dtype=int)
-    if levels.ndim != 1 or levels.size < 2 or np.any(levels < 2):
+    levels = np.asarray(J_tildes)
+    if levels.ndim != 1 or levels.size < 2 or levels.dtype.kind not in "iu" or np.any(levels < 2):
         raise ValueError(f"J_tildes={J_tildes!r}; expected at least two integers >= 2")
+    replicates = check_int("replicates", replicates, minimum=2)
+    n_effects = check_int("n_effects", n_effects, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     n_max = int(levels.max())
     base = jax.random.key(seed)
     dtype = jnp.result_type(float)
@@ -140,8 +145,11 @@ def noise_band(
     """10/50/90 % quantiles of ``l~(theta)`` over ``replicates`` ``xi`` sets along a grid.
 
     ``loglik(theta, xi, mask)`` is evaluated for every ``theta`` in ``grid`` (leading axis)
-    and every replicate; returns an array ``(len(grid), 3)``.
+    and every replicate; returns an array ``(len(grid), 3)``. Runs in the caller's
+    precision (the aggregate study wraps it in the family's float64).
     """
+    n_simulated = check_int("n_simulated", n_simulated, minimum=2)
+    replicates = check_int("replicates", replicates, minimum=2)
     xi = jax.random.normal(
         jax.random.key(seed), (replicates, n_simulated, n_effects), dtype=jnp.result_type(float)
     )

@@ -1,4 +1,11 @@
-"""The paper's comparison of likelihood modes and its noise study, as reusable steps."""
+"""The paper's comparison of likelihood modes and its noise study, as reusable steps.
+
+Weber et al. (2018), sections 4.1-4.2: fit every likelihood mode of a simulated design
+(:func:`compare_modes`), tabulate the posteriors against the truth (:func:`summary_table`),
+run the noise studies of the simulated likelihood (:func:`linear_noise_studies`) and draw
+both (:func:`plot_modes`, :func:`plot_noise`; matplotlib's object API, no global state).
+Everything computes in the family's float64 (``precision=`` overrides it).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +17,14 @@ import jax
 import numpy as np
 import pandas as pd
 
-from bayesuq.models.aggregate.fitting import fit
+from bayesuq.infer.arguments import check_choice
+from bayesuq.io import atomic_write
+from bayesuq.models.aggregate.fitting import DEFAULT_PRECISION, fit
 from bayesuq.models.aggregate.likelihood import draw_xi
 from bayesuq.models.aggregate.linear import linear_average_logliks, linear_model, simulate_linear
 from bayesuq.models.aggregate.noise import NoiseStudy, noise_band, noise_study
 from bayesuq.models.aggregate.turnover import simulate_turnover, turnover_model
+from bayesuq.precision import computing_in, resolve_precision
 
 MODELS = {
     "linear": (linear_model, simulate_linear, ("local", "full", "exact", "approx")),
@@ -29,6 +39,7 @@ def compare_modes(
     seed: int = 1,
     modes: Sequence[str] | None = None,
     simulation: Any = None,
+    precision: str | None = None,
     **nuts_options: Any,
 ) -> tuple[Any, dict[str, az.InferenceData]]:
     """Simulate the paper's design for model ``name`` and fit every likelihood mode.
@@ -38,14 +49,16 @@ def compare_modes(
     :func:`~bayesuq.models.aggregate.fit_with_simulation_noise_check`).
     Returns the simulation and ``mode -> InferenceData``.
     """
-    if name not in MODELS:
-        raise ValueError(f"model={name!r}; expected one of {sorted(MODELS)}")
+    check_choice("model", name, tuple(MODELS))
     build, simulate, all_modes = MODELS[name]
     sim = simulation if simulation is not None else simulate()
-    xi = draw_xi(jax.random.key(seed), J_tilde, 2)
+    precision = resolve_precision(precision, DEFAULT_PRECISION)
+    with computing_in(precision):
+        xi = draw_xi(jax.random.key(seed), J_tilde, 2)
     fits = {}
     for mode in modes or all_modes:
-        fits[mode] = fit(build(mode), sim.model_data(mode, xi=xi), seed=seed, **nuts_options)
+        data = sim.model_data(mode, xi=xi)
+        fits[mode] = fit(build(mode), data, seed=seed, precision=precision, **nuts_options)
     return sim, fits
 
 
@@ -85,6 +98,7 @@ def linear_noise_studies(
     J_tildes: Sequence[int] | None = None,
     grid_points: int = 51,
     seed: int = 0,
+    precision: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, NoiseStudy]:
     """Noise studies A and B of the linear example (Weber et al. 2018, figure 2).
 
@@ -93,34 +107,33 @@ def linear_noise_studies(
     from 50 to 5000, log-spaced) at ``delta = (0.1, 0)``.
     """
     sim = simulate_linear()
-    approx, exact = linear_average_logliks(sim)
     grid = np.linspace(0.0, 0.22, grid_points)
     deltas = np.stack([np.full(grid.size, 0.1), grid], axis=-1)
-    band = noise_band(
-        approx, deltas, n_simulated=100, n_effects=2, replicates=replicates, seed=seed
-    )
-    exact_values = np.asarray(jax.vmap(exact)(jax.numpy.asarray(deltas)))
     if J_tildes is None:
         J_tildes = np.round(10 ** np.linspace(np.log10(50), np.log10(5000), 21)).astype(int)
-    delta0 = jax.numpy.asarray([0.1, 0.0])
-    study = noise_study(
-        lambda xi, mask: approx(delta0, xi, mask),
-        n_effects=2,
-        J_tildes=J_tildes,
-        replicates=replicates,
-        seed=seed + 1,
-    )
+    with computing_in(resolve_precision(precision, DEFAULT_PRECISION)):
+        approx, exact = linear_average_logliks(sim)
+        band = noise_band(
+            approx, deltas, n_simulated=100, n_effects=2, replicates=replicates, seed=seed
+        )
+        exact_values = np.asarray(jax.vmap(exact)(jax.numpy.asarray(deltas)))
+        delta0 = jax.numpy.asarray([0.1, 0.0])
+        study = noise_study(
+            lambda xi, mask: approx(delta0, xi, mask),
+            n_effects=2,
+            J_tildes=J_tildes,
+            replicates=replicates,
+            seed=seed + 1,
+        )
     return grid, band, exact_values, study
 
 
 def plot_noise(grid, band, exact_values, study: NoiseStudy, path) -> None:
     """Figure: study A (band over the exact curve) and study B (log-log width)."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4), layout="tight")
+    left, right = fig.subplots(1, 2)
     left.fill_between(grid, band[:, 0], band[:, 2], alpha=0.3, label="80% band of approx")
     left.plot(grid, band[:, 1], label="median approx")
     left.plot(grid, exact_values, "k--", label="exact")
@@ -132,9 +145,7 @@ def plot_noise(grid, band, exact_values, study: NoiseStudy, path) -> None:
     )
     right.set(xlabel="J_tilde", ylabel="80% interval width", title=f"free slope {study.slope:.3f}")
     right.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    atomic_write(path, fig.savefig)
 
 
 def plot_modes(table: pd.DataFrame, parameters: Sequence[str], path, *, clip: float = 10.0) -> None:
@@ -144,12 +155,10 @@ def plot_modes(table: pd.DataFrame, parameters: Sequence[str], path, *, clip: fl
     for delta) would hide the others: the axis then spans the narrow ones and the wide
     interval is drawn to the edge, with its numbers written beside it.
     """
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(parameters), figsize=(4 * len(parameters), 3.5))
+    fig = Figure(figsize=(4 * len(parameters), 3.5), layout="tight")
+    axes = fig.subplots(1, len(parameters))
     for ax, parameter in zip(np.atleast_1d(axes), parameters, strict=True):
         rows = table[table.parameter == parameter].reset_index(drop=True)
         width = rows["q97.5"] - rows["q2.5"]
@@ -186,6 +195,4 @@ def plot_modes(table: pd.DataFrame, parameters: Sequence[str], path, *, clip: fl
         ax.axvline(truth, color="k", ls="--")
         ax.set_yticks(rows.index, rows["mode"])
         ax.set_title(parameter)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    atomic_write(path, fig.savefig)

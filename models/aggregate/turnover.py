@@ -17,7 +17,6 @@ sigma_La0, sigma_lkappa, sigma_y ~ half-N(0, 1); delta ~ N(0, 1).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import jax
@@ -28,8 +27,14 @@ import numpyro.distributions as dist
 from jax.scipy.special import expit
 from scipy.special import logit
 
-from bayesuq.models.aggregate.data import Simulation, check_design, check_likelihood
-from bayesuq.models.aggregate.likelihood import mvn_average_loglik
+from bayesuq.infer.arguments import check_int
+from bayesuq.models.aggregate.data import (
+    Simulation,
+    check_design,
+    check_likelihood,
+    checked_truth,
+)
+from bayesuq.models.aggregate.external import external_likelihood
 from bayesuq.models.aggregate.raw import N_EFFECTS, nonlinear_raw_data
 
 TURNOVER_LIKELIHOODS = ("local", "full", "approx")
@@ -63,7 +68,6 @@ def _drug_effects(lEmax, delta):
     return jnp.stack([jnp.zeros_like(lEmax), jnp.exp(lEmax), jnp.exp(lEmax + delta)])
 
 
-@functools.cache
 def turnover_model(likelihood: str = "approx") -> Callable:
     """The nonlinear example as a NumPyro model; ``likelihood`` is local, full or approx.
 
@@ -72,7 +76,7 @@ def turnover_model(likelihood: str = "approx") -> Callable:
     Callable
         ``model(x, y, drug, x_ext=None, ybar_ext=None, J_prime=None, y_ext=None, xi=None,
         mask=None)``; ``drug`` holds integer codes 0 (placebo), 1 (drug 1); the external
-        arm is drug 2. The same mode returns the same function object.
+        arm is drug 2.
     """
     check_likelihood(likelihood, TURNOVER_LIKELIHOODS)
 
@@ -90,28 +94,26 @@ def turnover_model(likelihood: str = "approx") -> Callable:
         effects = _drug_effects(lemax, delta)
         base = {"La0": la0, "lkappa": lkappa, "sigma_La0": sigma_la0, "sigma_lkappa": sigma_lkappa}
         _raw_data("", {**base, "x": x}, las + effects[drug], y, sigma_y)
-        if likelihood == "local":
-            return
-        external = {**base, "Las": las + effects[2]}
-        if likelihood == "full":
-            check_design("y_ext", y_ext, ndim=2)
-            _raw_data("_ext", {**external, "x": x_ext}, external["Las"], y_ext, sigma_y)
-            return
-        check_design("x_ext", x_ext, ndim=1)
-        check_design("ybar_ext", ybar_ext, ndim=1, shape={0: x_ext.shape[0]})
-        check_design("xi", xi, ndim=2, shape={1: N_EFFECTS})
-        if J_prime is None:
-            raise ValueError("J_prime is missing; expected the external trial's sample size")
-        value = mvn_average_loglik(
-            ybar_ext,
-            turnover_trajectory,
-            {**external, "x": x_ext},
-            xi,
-            sigma_y=sigma_y,
+        if likelihood != "local":
+            check_design("x_ext", x_ext, ndim=1)
+        external = {**base, "Las": las + effects[2], "x": x_ext}
+
+        def full():
+            check_design("y_ext", y_ext, ndim=2, shape={1: x_ext.shape[0]})
+            _raw_data("_ext", external, external["Las"], y_ext, sigma_y)
+
+        external_likelihood(
+            likelihood,
+            n_times=0 if x_ext is None else x_ext.shape[0],
+            ybar_ext=ybar_ext,
             J_prime=J_prime,
+            sigma_y=sigma_y,
+            full=full,
+            trajectory=turnover_trajectory,
+            params=external,
+            xi=xi,
             mask=mask,
         )
-        numpyro.factor("ybar_ext_loglik", value)
 
     model.coords = {"effect": ["La0", "lkappa"]}
     model.__name__ = model.__qualname__ = f"turnover_model_{likelihood}"
@@ -135,14 +137,20 @@ def simulate_turnover(
     """Simulate the paper's design: J = 100 local (half placebo, half drug 1), J' = 100 on
     drug 2, visits x = (0..12)/12 years.
 
+    Needs ``n_times >= 2`` visits, ``n_patients >= 2`` (both local arms non-empty) and
+    ``n_patients_ext >= 1``.
+
     Returns
     -------
     Simulation
         ``data`` with ``x``, ``y``, ``drug``, ``x_ext``, ``y_ext``, ``ybar_ext``, ``J_prime``;
         ``truth`` (:data:`TURNOVER_TRUTH` by default).
     """
-    truth = {**TURNOVER_TRUTH, **(truth or {})}
-    rng = np.random.default_rng(seed)
+    n_times = check_int("n_times", n_times, minimum=2)
+    n_patients = check_int("n_patients", n_patients, minimum=2)
+    n_patients_ext = check_int("n_patients_ext", n_patients_ext, minimum=1)
+    truth = checked_truth(TURNOVER_TRUTH, truth)
+    rng = np.random.default_rng(check_int("seed", seed, minimum=0))
     x = np.arange(n_times) / (n_times - 1)
     effects = np.asarray(_drug_effects(jnp.asarray(truth["lEmax"]), jnp.asarray(truth["delta"])))
     drug = np.repeat([0, 1], [n_patients // 2, n_patients - n_patients // 2]).astype(np.int32)

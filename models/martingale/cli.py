@@ -1,25 +1,16 @@
-"""``bayesuq martingale``: run the martingale-posterior case study."""
+"""``bayesuq martingale``: run the martingale-posterior study (package code, no file paths)."""
 
 from __future__ import annotations
 
 import argparse
-import runpy
-import sys
-from pathlib import Path
-
-CASE_STUDY = Path(__file__).resolve().parents[2] / "case_studies" / "martingale_posteriors.py"
 
 
 def _cli_main(args: argparse.Namespace) -> int:
-    if not CASE_STUDY.is_file():
-        raise FileNotFoundError(f"case study not found at {str(CASE_STUDY)!r} (source checkout)")
-    argv = [str(CASE_STUDY), "--out", args.out] + (["--smoke"] if args.smoke else [])
-    saved = sys.argv
-    sys.argv = argv
-    try:
-        runpy.run_path(str(CASE_STUDY), run_name="__main__")
-    finally:
-        sys.argv = saved
+    from bayesuq.models.martingale.study import run_study
+
+    table = run_study(args.out, smoke=args.smoke)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"wrote martingale.png, summary.csv and normal.nc to {args.out}")
     return 0
 
 
@@ -27,8 +18,10 @@ def add_cli(commands: argparse._SubParsersAction) -> None:
     """Register ``bayesuq martingale [--smoke] [--out DIR]``."""
     parser = commands.add_parser(
         "martingale",
-        help="martingale posteriors: run the case study (normal, GMM, regression, moons)",
+        help="martingale posteriors: the paper's experiments at small scale, with baselines",
     )
-    parser.add_argument("--smoke", action="store_true", help="tiny run (seconds)")
-    parser.add_argument("--out", default="results/martingale", help="output folder")
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny run without the baselines (seconds)"
+    )
+    parser.add_argument("--out", "-o", default="results/martingale", help="output folder")
     parser.set_defaults(handler=_cli_main)

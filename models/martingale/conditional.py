@@ -18,6 +18,8 @@ predictive resampling from the permutation-averaged state. Forward sampling draw
 ``w ~ Dirichlet(1_n)`` once per path and ``x_k = x_J``, ``J ~ Cat(w)`` (the Bayesian
 bootstrap for ``x``); the regression draws ``v ~ U(0, 1)``, the classifier
 ``y_k = 1{U <= g_{k-1}(x_k)}`` with ``g`` also tracked at the observed ``x``'s.
+
+Like the density, both compute in float32 by default (``precision=`` overrides).
 """
 
 from __future__ import annotations
@@ -30,13 +32,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayesuq.data.scaling import standardise
 from bayesuq.infer.arguments import check_int
 from bayesuq.models.martingale import copula as cop
-from bayesuq.models.martingale.engine import (
-    Timer,
-    resample_with_convergence_check,
-    to_inference_data,
-)
+from bayesuq.models.martingale.bandwidth import fit_prequential
+from bayesuq.models.martingale.density import DEFAULT_PRECISION
+from bayesuq.models.martingale.engine import martingale_result, resample_with_convergence_check
+from bayesuq.precision import computing_in, resolve_precision
 
 REG_ALPHA_CLIP = 1e-5
 CLS_CLIP = 5e-5
@@ -44,18 +46,29 @@ CLS_ALPHA_FORWARD_CLIP = 1e-4
 
 
 def log_kernel(x: jax.Array, xk: jax.Array, rho_x: jax.Array) -> jax.Array:
-    """``log k(x, x_k)`` for points ``x (m, p)`` against one ``x_k (p,)``."""
+    """The covariate kernel ``log k(x, x_k) = sum_j log c_{rho_xj}(x_j, x_kj)``.
+
+    The Gaussian-copula log density (:func:`~bayesuq.models.martingale.copula.log_c_scores`)
+    applied to the standardised covariates themselves, summed over covariates, for points
+    ``x (m, p)`` against one ``x_k (p,)`` (Fong, Holmes & Walker 2023, Section 4.4).
+    """
     return cop.log_c_scores(x, xk[None, :], rho_x[None, :]).sum(axis=1)
 
 
 def local_alpha(k: jax.Array, log_k: jax.Array, eps: float) -> jax.Array:
-    """``alpha_k(x) = alpha_k k / (1 - alpha_k + alpha_k k)``, clipped into ``[eps, 1 - eps]``."""
+    """The localised step ``alpha_k(x) = alpha_k k / (1 - alpha_k + alpha_k k)``.
+
+    ``k = k(x, x_k)`` from :func:`log_kernel` (in logs), ``alpha_k = (2 - 1/k)/(k + 1)``;
+    the result is clipped into ``[eps, 1 - eps]`` (Fong, Holmes & Walker 2023, Section
+    4.4: a datum moves the predictive most at covariates like its own).
+    """
     a = cop.alpha(k)
     log_a = jnp.log(a) + log_k - jnp.logaddexp(jnp.log1p(-a), jnp.log(a) + log_k)
     return jnp.clip(jnp.exp(log_a), eps, 1.0 - eps)
 
 
 def _split_h(h: jax.Array, p: int) -> tuple[jax.Array, jax.Array]:
+    """``(rho, rho_x (p,))`` from ``h = (h_rho, h_x)`` with a shared or per-covariate ``h_x``."""
     rho = cop.rho_from_h(h)
     rho_x = rho[1:]
     return rho[0], jnp.broadcast_to(rho_x, (p,)) if rho_x.shape[0] == 1 else rho_x
@@ -65,7 +78,13 @@ def _split_h(h: jax.Array, p: int) -> tuple[jax.Array, jax.Array]:
 
 
 def reg_update(state: cop.DensityState, v, a, rho_y) -> cop.DensityState:
-    """Univariate copula update at each point with its own ``alpha(x)`` (``a`` of shape (m,))."""
+    """The conditional copula update of ``p(y | x)`` at each point with its own ``alpha(x)``.
+
+    ``p_k(y | x) = [1 - a(x) + a(x) c_rho(P_{k-1}(y | x), v_k)] p_{k-1}(y | x)`` and
+    ``P_k(y | x) = (1 - a(x)) P_{k-1}(y | x) + a(x) H_rho(P_{k-1}(y | x), v_k)``
+    (:func:`~bayesuq.models.martingale.copula.copula_step` with ``d = 1``), with
+    ``a (m,)`` from :func:`local_alpha` (Fong, Holmes & Walker 2023, Section 4.4).
+    """
 
     def one(s, ai):
         return cop.copula_step(s, v, jnp.log(ai), jnp.log1p(-ai), rho_y[None])
@@ -74,10 +93,18 @@ def reg_update(state: cop.DensityState, v, a, rho_y) -> cop.DensityState:
 
 
 def _reg_initial(y: jax.Array) -> cop.DensityState:
+    """The start ``p_0(y | x) = phi(y)`` at standardised responses ``y (m,)``."""
     return cop.initial_state(y[:, None])
 
 
 def reg_prequential_one(h, x, y):
+    """Prequential terms ``log p_{k-1}(y_k | x_k)`` and cdfs ``v_k`` of one ordering.
+
+    The regression recursion (:func:`reg_update`, steps :func:`local_alpha`) over the data
+    ``x (n, p)``, ``y (n,)`` in this order, the state held at all ``n`` data points; each
+    term and ``v_k = P_{k-1}(y_k | x_k)`` are read before datum ``k``'s update (Fong,
+    Holmes & Walker 2023, Section 4.4).
+    """
     p = x.shape[1]
     rho_y, rho_x = _split_h(h, p)
 
@@ -90,36 +117,45 @@ def reg_prequential_one(h, x, y):
     return terms, v
 
 
-def _permutation_averaged(prequential_one):
-    """Jitted ``(prequential, negative_prequential)`` over orderings ``perms (P, n)``.
+def _over_orderings(prequential_one, h, x, y, perms):
+    """``prequential_one(h, x[q], y[q])`` for every ordering ``q`` of ``perms (P, n)``."""
+    return jax.vmap(lambda q: prequential_one(h, x[q], y[q]))(perms)
 
-    ``prequential(h, x, y, perms)`` gives the ``(P, n)`` prequential terms and cdfs of
-    ``prequential_one`` for each ordering; ``negative_prequential`` returns the value and
-    gradient in ``h`` of ``-(1/n) mean_P sum_k term_k``, the objective that fits ``rho``.
+
+def _negative_mean(prequential_one, h, x, y, perms):
+    """Value and gradient in ``h`` of ``-(1/n) mean_perm sum_k term_k`` (the objective)."""
+
+    def loss(h):
+        terms, _ = _over_orderings(prequential_one, h, x, y, perms)
+        return -terms.sum(axis=1).mean() / y.shape[0]
+
+    return jax.value_and_grad(loss)(h)
+
+
+@jax.jit
+def reg_prequential(h, x, y, perms):
+    """:func:`reg_prequential_one` per ordering in ``perms (P, n)``: terms and cdfs ``(P, n)``."""
+    return _over_orderings(reg_prequential_one, h, x, y, perms)
+
+
+@jax.jit
+def reg_negative_prequential(h, x, y, perms):
+    """The regression's bandwidth objective and its gradient in ``h = (h_y, h_x)``.
+
+    ``L(h) = -(1/n) (1/P) sum_perm sum_k log p_{k-1}(y_k | x_k)`` (Fong, Holmes & Walker
+    2023, Section 4.4).
     """
-
-    @jax.jit
-    def prequential(h, x, y, perms):
-        return jax.vmap(lambda q: prequential_one(h, x[q], y[q]))(perms)
-
-    @jax.jit
-    def negative_prequential(h, x, y, perms):
-        def loss(h):
-            terms, _ = prequential(h, x, y, perms)
-            return -terms.sum(axis=1).mean() / y.shape[0]
-
-        return jax.value_and_grad(loss)(h)
-
-    return prequential, negative_prequential
-
-
-# Terms log p_{k-1}(y_k | x_k) and cdfs v_k.
-reg_prequential, reg_negative_prequential = _permutation_averaged(reg_prequential_one)
+    return _negative_mean(reg_prequential_one, h, x, y, perms)
 
 
 @jax.jit
 def reg_averaged_state(h, x_perm, v, x_eval, y_eval) -> cop.DensityState:
-    """Permutation-averaged ``p_n(y | x)`` at pairs ``(x_eval (m, p), y_eval (m,))``."""
+    """Permutation-averaged ``p_n(y | x)`` at pairs ``(x_eval (m, p), y_eval (m,))``.
+
+    Each ordering's ``p_n`` is replayed from its stored ``v`` and covariates ``x_perm``
+    (:func:`reg_update` steps), then averaged arithmetically over orderings (pdfs by
+    log-sum-exp, cdfs directly; Fong, Holmes & Walker 2023, Section 4.4).
+    """
     rho_y, rho_x = _split_h(h, x_eval.shape[1])
 
     def replay(xq, vq):
@@ -140,6 +176,8 @@ def reg_averaged_state(h, x_perm, v, x_eval, y_eval) -> cop.DensityState:
 
 
 class RegParams(NamedTuple):
+    """Fixed inputs of regression resampling (standardised ``x``; ``y_grid`` original scale)."""
+
     rho_y: jax.Array
     rho_x: jax.Array
     x_obs: jax.Array  # (n, p) standardised
@@ -150,16 +188,25 @@ class RegParams(NamedTuple):
 
 
 class RegState(NamedTuple):
+    """Regression resampling state: ``p(y | x)`` at the grid, Bayesian-bootstrap ``log w``."""
+
     density: cop.DensityState
     log_w: jax.Array  # (n,) Bayesian-bootstrap log weights of x
 
 
 def _dirichlet_log_w(params, state, key):
+    """Per-path ``log w`` with ``w ~ Dirichlet(1_n)`` (normalised exponentials)."""
     e = jax.random.exponential(key, state.log_w.shape, dtype=state.log_w.dtype)
     return state._replace(log_w=jnp.log(e) - jnp.log(e.sum()))
 
 
 def reg_step(params: RegParams, state: RegState, key, k) -> RegState:
+    """One forward step: ``x_k = x_J`` with ``J ~ Cat(w)``, ``v ~ U(0, 1)``, then the update.
+
+    The covariates are resampled by the path's Bayesian-bootstrap weights ``w`` and the
+    response's conditional cdf ``v = P_{k-1}(Y_k | x_k)`` is ``U(0, 1)`` under
+    ``Y_k ~ P_{k-1}(. | x_k)`` (Fong, Holmes & Walker 2023, Section 4.4).
+    """
     kj, kv = jax.random.split(key)
     xk = params.x_obs[jax.random.categorical(kj, state.log_w)]
     v = jax.random.uniform(kv, (1,), dtype=params.x_obs.dtype)
@@ -176,15 +223,23 @@ def reg_functional(params: RegParams, state: RegState) -> dict[str, jax.Array]:
 
 
 def reg_distance(params, state, state0) -> jax.Array:
+    """``mean |p_k(y | x) - p_n(y | x)|`` over the grid (convergence check)."""
     return jnp.mean(
         jnp.abs(jnp.exp(state.density.log_pdf[:, 0]) - jnp.exp(state0.density.log_pdf[:, 0]))
     )
 
 
 class _CopulaConditional:
-    """Shared configuration, data checks and fitting of the conditional estimators."""
+    """Shared configuration, data checks, fitting and resampling of the conditional methods.
 
+    Subclasses set ``_estimator`` (the name in ``attrs["estimator"]``), ``_objective`` and
+    ``_prequential`` (the jitted programs of :func:`_permutation_averaged`) and define
+    ``_targets(y)`` (the checked, transformed responses).
+    """
+
+    _estimator = ""
     _objective: Any = None
+    _prequential: Any = None
 
     def __init__(
         self,
@@ -197,6 +252,7 @@ class _CopulaConditional:
         rho_init: float = 0.8,
         optimizer: str = "L-BFGS-B",
         maxiter: int = 100,
+        precision: str | None = None,
     ) -> None:
         if (rho is None) != (rho_x is None):
             raise ValueError(
@@ -210,47 +266,63 @@ class _CopulaConditional:
         self.rho_init = rho_init
         self.optimizer = optimizer
         self.maxiter = check_int("maxiter", maxiter, minimum=1)
+        self.precision = precision
+        resolve_precision(precision, DEFAULT_PRECISION)
 
-    def _fit_h(self, x: jax.Array, target: jax.Array, perms: jax.Array) -> np.ndarray:
-        p = x.shape[1]
-        if self.rho is None:
-            size = 1 + (p if self.per_covariate_rho else 1)
-            h0 = np.full(size, cop.h_from_rho(cop.check_rho("rho_init", self.rho_init, 1))[0])
-            h, _, self.n_iter_ = cop.fit_h(
-                type(self)._objective,
-                h0,
-                (x, target, perms),
-                optimizer=self.optimizer,
-                maxiter=self.maxiter,
-            )
-            return h
-        self.n_iter_ = 0
-        rho_y = cop.check_rho("rho", self.rho, 1)
-        return cop.h_from_rho(np.concatenate([rho_y, cop.check_rho("rho_x", self.rho_x, p)]))
+    def _targets(self, y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
-    def _prepare(self, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    def fit(self, x: Any, y: Any) -> _CopulaConditional:
+        """Standardise ``x (n, p)``, check ``y (n,)``, fit ``(rho, rho_x)``, keep the ``v``'s.
+
+        ``rho`` and ``rho_x`` maximise the permutation-averaged prequential
+        log-likelihood (a robust search, see :mod:`bayesuq.models.martingale.bandwidth`),
+        unless both were fixed.
+        """
         xs = cop.as_2d(x, "x")
         ys = np.asarray(y, dtype=float)
         if ys.shape != (xs.shape[0],):
             raise ValueError(f"y must have shape ({xs.shape[0]},) to match x, got {ys.shape}")
-        if xs.shape[0] < 2:
-            raise ValueError(f"x needs at least 2 observations, got shape {xs.shape}")
-        xz, self.x_mean_, self.x_scale_ = cop.standardise(xs, "x")
+        xz, self.x_mean_, self.x_scale_ = standardise(xs, name="x")
         self.n_, self.p_ = xz.shape
-        return xz, ys
+        target = self._targets(ys)
+        self.precision_ = resolve_precision(self.precision, DEFAULT_PRECISION)
+        fixed = None
+        if self.rho is not None:
+            rho = np.concatenate(
+                [cop.check_rho("rho", self.rho, 1), cop.check_rho("rho_x", self.rho_x, self.p_)]
+            )
+            fixed = cop.h_from_rho(rho)
+        with computing_in(self.precision_):
+            perms = jnp.asarray(cop.make_permutations(self.seed, self.n_, self.permutations))
+            xj, tj = jnp.asarray(xz), jnp.asarray(target)
+            fit = fit_prequential(
+                type(self).__name__,
+                type(self)._objective,
+                type(self)._prequential,
+                (xj, tj, perms),
+                size=1 + (self.p_ if self.per_covariate_rho else 1),
+                fixed_h=fixed,
+                rho_init=self.rho_init,
+                optimizer=self.optimizer,
+                maxiter=self.maxiter,
+                response=slice(0, 1),
+            )
+            self.x_perm_, self.t_perm_ = xj[perms], tj[perms]
+        self.h_, self.n_iter_, self.fit_seconds_ = fit.h, fit.n_iter, fit.seconds
+        self.bandwidth_status_ = fit.status
+        rho = 1.0 / (1.0 + np.exp(self.h_))
+        self.rho_ = float(rho[0])
+        self.rho_x_ = np.broadcast_to(rho[1:], (self.p_,)).copy()
+        self.prequential_loglik_ = float(np.asarray(fit.terms).sum(axis=1).mean() / self.n_)
+        self.start_prequential_loglik_ = -fit.start_objective
+        self.v_ = fit.v
+        return self
 
     def _x_eval(self, x: Any) -> np.ndarray:
         if not hasattr(self, "v_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(x, y) first")
-        cop.require_x64(type(self).__name__)
         return (cop.as_2d(x, "x", self.p_) - self.x_mean_) / self.x_scale_
-
-    def _finish_fit(self, h: np.ndarray, terms: jax.Array) -> None:
-        self.h_ = jnp.asarray(h)
-        rho = np.asarray(cop.rho_from_h(self.h_))
-        self.rho_ = float(rho[0])
-        self.rho_x_ = np.broadcast_to(rho[1:], (self.p_,)).copy()
-        self.prequential_loglik_ = float(terms.sum(axis=1).mean() / self.n_)
 
     def _resample(
         self,
@@ -263,14 +335,15 @@ class _CopulaConditional:
         seed: int,
         chunk: int,
         convergence_steps: int | None,
-    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        convergence_threshold: float | None,
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any], float]:
         """Predictive resampling from the fitted state, ``x`` by Bayesian bootstrap.
 
         ``kernel`` is ``(step, functional, distance)``; each path starts after the ``n``
-        observations with its own Dirichlet weights. Returns the draws and the ``attrs``
-        (seed, settings, timing, fit settings, convergence figures).
+        observations with its own Dirichlet weights. Returns the draws, the ``attrs``
+        (settings, fit figures, convergence figures) and the seconds spent. Call inside
+        ``computing_in(self.precision_)``.
         """
-        seed = cop.check_seed(seed)
         step, functional, distance = kernel
         out, convergence, seconds = resample_with_convergence_check(
             step,
@@ -285,27 +358,23 @@ class _CopulaConditional:
             chunk=chunk,
             initialize=_dirichlet_log_w,
             convergence_steps=convergence_steps,
+            convergence_threshold=convergence_threshold,
         )
         attrs = {
-            "seed": seed,
+            "precision": self.precision_,
             "steps": steps,
             "draws": draws,
-            "sampling_seconds": seconds,
-            **self._common_attrs(),
-            **convergence,
-        }
-        return out, attrs
-
-    def _common_attrs(self) -> dict[str, Any]:
-        return {
             "fit_seed": self.seed,
             "n": self.n_,
             "rho": self.rho_,
             "rho_x": ", ".join(f"{r:.6g}" for r in self.rho_x_),
+            "bandwidth_status": self.bandwidth_status_,
             "permutations": self.permutations,
             "prequential_loglik": self.prequential_loglik_,
             "fit_seconds": self.fit_seconds_,
+            **convergence,
         }
+        return out, attrs, seconds
 
 
 class CopulaRegression(_CopulaConditional):
@@ -319,45 +388,45 @@ class CopulaRegression(_CopulaConditional):
     per_covariate_rho
         Fit one ``rho_x`` per covariate instead of a shared one.
     permutations, seed, rho_init, optimizer, maxiter
-        Orderings (10), their seed, start (0.8), ``"L-BFGS-B"`` or ``"SLSQP"``, iterations.
+        Orderings (10), their seed, an extra start of the search (0.8), ``"L-BFGS-B"`` or
+        ``"SLSQP"``, iterations.
+    precision
+        ``None`` (float32, the family's default), ``"float32"`` or ``"float64"``.
 
     Notes
     -----
-    Needs float64. Fong, Holmes & Walker (2023), JRSS B 85(5), Section 4.4.
+    Fong, Holmes & Walker (2023), JRSS B 85(5), Section 4.4.
     """
 
+    _estimator = "copula_regression"
     _objective = staticmethod(reg_negative_prequential)
+    _prequential = staticmethod(reg_prequential)
 
-    def fit(self, x: Any, y: Any) -> CopulaRegression:
-        """Standardise ``x (n, p)`` and ``y (n,)``, fit (rho, rho_x), store the ``v``'s."""
-        cop.require_x64("CopulaRegression.fit")
-        xz, ys = self._prepare(x, y)
-        yz, self.y_mean_, self.y_scale_ = cop.standardise(ys[:, None], "y")
-        perms = jnp.asarray(cop.make_permutations(self.seed, self.n_, self.permutations))
-        xj, yj = jnp.asarray(xz), jnp.asarray(yz[:, 0])
-        with Timer() as timer:
-            h = self._fit_h(xj, yj, perms)
-            terms, v = reg_prequential(jnp.asarray(h), xj, yj, perms)
-        self.fit_seconds_ = timer.seconds
-        self._finish_fit(h, terms)
-        self.v_, self.x_perm_ = v, xj[perms]
-        return self
+    def _targets(self, y: np.ndarray) -> np.ndarray:
+        yz, self.y_mean_, self.y_scale_ = standardise(y[:, None], name="y")
+        return yz[:, 0]
 
     def _state(self, x: Any, y: Any) -> cop.DensityState:
+        """Averaged ``p_n(y | x)`` at pairs; call inside ``computing_in(self.precision_)``."""
         xe = self._x_eval(x)
         ye = np.asarray(y, dtype=float)
         if ye.shape != (xe.shape[0],):
             raise ValueError(f"y must have shape ({xe.shape[0]},) to match x, got {ye.shape}")
         yz = (ye - self.y_mean_[0]) / self.y_scale_[0]
-        return reg_averaged_state(self.h_, self.x_perm_, self.v_, jnp.asarray(xe), jnp.asarray(yz))
+        return reg_averaged_state(
+            jnp.asarray(self.h_), self.x_perm_, self.v_, jnp.asarray(xe), jnp.asarray(yz)
+        )
 
     def logpdf(self, x: Any, y: Any) -> np.ndarray:
         """``log p_n(y_i | x_i)`` for pairs ``x (m, p)``, ``y (m,)`` (original scale)."""
-        return np.asarray(self._state(x, y).log_pdf[:, 0]) - float(np.log(self.y_scale_[0]))
+        with computing_in(getattr(self, "precision_", DEFAULT_PRECISION)):
+            log_pdf = np.asarray(self._state(x, y).log_pdf[:, 0])
+        return log_pdf - float(np.log(self.y_scale_[0]))
 
     def cdf(self, x: Any, y: Any) -> np.ndarray:
         """``P_n(y_i | x_i)``."""
-        return np.asarray(self._state(x, y).cdf[:, 0])
+        with computing_in(getattr(self, "precision_", DEFAULT_PRECISION)):
+            return np.asarray(self._state(x, y).cdf[:, 0])
 
     def predictive_resample(
         self,
@@ -369,59 +438,85 @@ class CopulaRegression(_CopulaConditional):
         seed: int = 0,
         chunk: int = 100,
         convergence_steps: int | None = None,
+        convergence_threshold: float | None = None,
     ) -> az.InferenceData:
         """Martingale posterior of ``p(y | x)`` on ``x (n_x, p) x y_grid (n_y,)``.
 
-        Returns ``posterior["mean"]`` (conditional mean, dims ``(chain, draw, x)``) and
-        ``posterior["pdf"]`` (dims ``(chain, draw, x, y)``).
+        ``steps``, ``draws``, ``seed``, ``chunk``, ``convergence_steps`` and
+        ``convergence_threshold`` as in
+        :meth:`~bayesuq.models.martingale.CopulaDensity.predictive_resample`.
+
+        Returns
+        -------
+        arviz.InferenceData
+            ``inference="martingale"``, ``estimator="copula_regression"``;
+            ``posterior["mean"]`` (conditional mean, dims ``(chain, draw, x)``) and
+            ``posterior["pdf"]`` (dims ``(chain, draw, x, y)``).
         """
-        xs = cop.as_2d(x, "x", getattr(self, "p_", None))
+        xs = self._x_eval(x) * self.x_scale_ + self.x_mean_
         grid = np.asarray(y_grid, dtype=float)
         if grid.ndim != 1 or grid.size < 2 or np.any(np.diff(grid) <= 0):
             raise ValueError(f"y_grid must be an increasing 1-d grid, got shape {grid.shape}")
+        seed = cop.check_seed(seed)
         n_x, n_y = xs.shape[0], grid.size
         xx = np.repeat(xs, n_y, axis=0)
-        state0 = RegState(self._state(xx, np.tile(grid, n_x)), jnp.zeros(self.n_))
-        rho_y, rho_x = _split_h(self.h_, self.p_)
-        params = RegParams(
-            rho_y,
-            rho_x,
-            self.x_perm_[0],
-            jnp.asarray(self._x_eval(xx)),
-            jnp.asarray(grid),
-            jnp.zeros((n_x, n_y)),
-            jnp.asarray(np.log(self.y_scale_[0])),
-        )
-        out, attrs = self._resample(
-            (reg_step, reg_functional, reg_distance),
-            params,
-            state0,
-            steps=steps,
-            draws=draws,
-            seed=seed,
-            chunk=chunk,
-            convergence_steps=convergence_steps,
-        )
-        initial = reg_functional(params, state0)
-        return to_inference_data(
-            out,
-            dims={
-                "mean": ["x"],
-                "pdf": ["x", "y"],
-                "x_eval": ["x", "covariate"],
-                "mean_n": ["x"],
-            },
-            coords={"y": grid},
-            constant_data={"x_eval": xs, "mean_n": np.asarray(initial["mean"])},
-            attrs={"method": "martingale_copula_regression", **attrs},
-        )
+        with computing_in(self.precision_):
+            state0 = RegState(self._state(xx, np.tile(grid, n_x)), jnp.zeros(self.n_))
+            rho_y, rho_x = _split_h(jnp.asarray(self.h_), self.p_)
+            params = RegParams(
+                rho_y,
+                rho_x,
+                self.x_perm_[0],
+                jnp.asarray(self._x_eval(xx)),
+                jnp.asarray(grid),
+                jnp.zeros((n_x, n_y)),
+                jnp.asarray(np.log(self.y_scale_[0])),
+            )
+            out, attrs, seconds = self._resample(
+                (reg_step, reg_functional, reg_distance),
+                params,
+                state0,
+                steps=steps,
+                draws=draws,
+                seed=seed,
+                chunk=chunk,
+                convergence_steps=convergence_steps,
+                convergence_threshold=convergence_threshold,
+            )
+            initial = reg_functional(params, state0)
+            return martingale_result(
+                out,
+                estimator=self._estimator,
+                seed=seed,
+                seconds=seconds,
+                dims={
+                    "mean": ["x"],
+                    "pdf": ["x", "y"],
+                    "x_eval": ["x", "covariate"],
+                    "mean_n": ["x"],
+                },
+                coords={"y": grid},
+                constant_data={"x_eval": xs, "mean_n": np.asarray(initial["mean"])},
+                attrs=attrs,
+            )
 
 
 # --- classification ------------------------------------------------------------------------
 
 
 def cls_update(g: jax.Array, v: jax.Array, y: jax.Array, a: jax.Array, rho: jax.Array):
-    """``g_k = [1 - a + a b] g_{k-1}`` with the Bernoulli-copula ratio ``b`` (arrays (m,))."""
+    """The classification update ``g_k(x) = [1 - a(x) + a(x) b] g_{k-1}(x)``.
+
+    With ``u = g_{k-1}(x)``, ``v = g_{k-1}(x_k)``, the label ``y = y_k`` and
+    ``m = min(u, v)``::
+
+        b = (1 - rho) + rho [y m / (u v) + (1 - y)(u - m) / (u (1 - v))],
+
+    the ratio ``P(Y = 1 | Y' = y) / P(Y = 1)`` under a ``rho``-mixture of independent and
+    comonotone Bernoulli couplings, whose mean over ``y ~ Bern(v)`` is 1 (Fong, Holmes &
+    Walker 2023, Section 4.4). ``u``, ``v`` are clipped into ``[5e-5, 1 - 5e-5]`` and
+    ``b >= 5e-5``; arrays of shape ``(m,)``.
+    """
     u = jnp.clip(g, CLS_CLIP, 1.0 - CLS_CLIP)
     v = jnp.clip(v, CLS_CLIP, 1.0 - CLS_CLIP)
     m = jnp.minimum(u, v)
@@ -430,6 +525,12 @@ def cls_update(g: jax.Array, v: jax.Array, y: jax.Array, a: jax.Array, rho: jax.
 
 
 def cls_prequential_one(h, x, y):
+    """Prequential terms ``y_k log v_k + (1 - y_k) log(1 - v_k)`` and ``v_k = g_{k-1}(x_k)``.
+
+    The classification recursion (:func:`cls_update`, ``g_0 = 1/2``) over one ordering of
+    ``x (n, p)``, ``y (n,)``, read before each datum's update (Fong, Holmes & Walker
+    2023, Section 4.4).
+    """
     rho, rho_x = _split_h(h, x.shape[1])
 
     def body(g, k):
@@ -442,13 +543,30 @@ def cls_prequential_one(h, x, y):
     return terms, v
 
 
-# Terms y_k log v_k + (1 - y_k) log(1 - v_k) and v_k.
-cls_prequential, cls_negative_prequential = _permutation_averaged(cls_prequential_one)
+@jax.jit
+def cls_prequential(h, x, y, perms):
+    """:func:`cls_prequential_one` per ordering in ``perms (P, n)``: terms and ``v`` ``(P, n)``."""
+    return _over_orderings(cls_prequential_one, h, x, y, perms)
+
+
+@jax.jit
+def cls_negative_prequential(h, x, y, perms):
+    """The classifier's bandwidth objective and its gradient in ``h = (h_rho, h_x)``.
+
+    ``L(h) = -(1/n) (1/P) sum_perm sum_k [y_k log v_k + (1 - y_k) log(1 - v_k)]`` with
+    ``v_k = g_{k-1}(x_k)`` (Fong, Holmes & Walker 2023, Section 4.4).
+    """
+    return _negative_mean(cls_prequential_one, h, x, y, perms)
 
 
 @jax.jit
 def cls_averaged(h, x_perm, y_perm, v, x_eval) -> jax.Array:
-    """Permutation-averaged ``g_n`` at ``x_eval (m, p)``."""
+    """Permutation-averaged ``g_n(x) = p_n(y = 1 | x)`` at ``x_eval (m, p)``.
+
+    Each ordering's ``g_n`` is replayed from ``g_0 = 1/2`` with its stored ``v``, labels
+    and covariates (:func:`cls_update`), then averaged over orderings (Fong, Holmes &
+    Walker 2023, Section 4.4).
+    """
     rho, rho_x = _split_h(h, x_eval.shape[1])
 
     def replay(xq, yq, vq):
@@ -465,6 +583,8 @@ def cls_averaged(h, x_perm, y_perm, v, x_eval) -> jax.Array:
 
 
 class ClsParams(NamedTuple):
+    """Fixed inputs of classifier resampling: ``rho``, ``rho_x`` and standardised ``x``'s."""
+
     rho: jax.Array
     rho_x: jax.Array
     x_obs: jax.Array  # (n, p)
@@ -472,12 +592,20 @@ class ClsParams(NamedTuple):
 
 
 class ClsState(NamedTuple):
+    """Classifier resampling state: ``g`` at the evaluation and observed ``x``, ``log w``."""
+
     g_eval: jax.Array  # (m,)
     g_obs: jax.Array  # (n,)
     log_w: jax.Array  # (n,)
 
 
 def cls_step(params: ClsParams, state: ClsState, key, k) -> ClsState:
+    """One forward step: ``x_k = x_J``, ``J ~ Cat(w)``; ``y_k = 1{U <= g_{k-1}(x_k)}``; update.
+
+    ``g`` is updated at the evaluation points and at the observed ``x``'s (where the next
+    ``x_k`` is drawn), with ``alpha_k(x)`` clipped into ``[1e-4, 1 - 1e-4]`` (Fong, Holmes &
+    Walker 2023, Section 4.4).
+    """
     kj, ku = jax.random.split(key)
     j = jax.random.categorical(kj, state.log_w)
     v = jnp.clip(state.g_obs[j], CLS_CLIP, 1.0 - CLS_CLIP)
@@ -492,10 +620,12 @@ def cls_step(params: ClsParams, state: ClsState, key, k) -> ClsState:
 
 
 def cls_functional(params: ClsParams, state: ClsState) -> dict[str, jax.Array]:
+    """The recorded ``theta(P)``: ``p(y = 1 | x)`` at the evaluation points."""
     return {"probability": state.g_eval}
 
 
 def cls_distance(params, state, state0) -> jax.Array:
+    """``mean |g_k(x) - g_n(x)|`` over the evaluation points (convergence check)."""
     return jnp.mean(jnp.abs(state.g_eval - state0.g_eval))
 
 
@@ -506,31 +636,31 @@ class CopulaClassifier(_CopulaConditional):
 
     Notes
     -----
-    Needs float64. Fong, Holmes & Walker (2023), JRSS B 85(5), Section 4.4.
+    Fong, Holmes & Walker (2023), JRSS B 85(5), Section 4.4.
     """
 
+    _estimator = "copula_classifier"
     _objective = staticmethod(cls_negative_prequential)
+    _prequential = staticmethod(cls_prequential)
 
-    def fit(self, x: Any, y: Any) -> CopulaClassifier:
-        """Standardise ``x (n, p)``, take labels ``y (n,)`` in {0, 1}, fit (rho, rho_x)."""
-        cop.require_x64("CopulaClassifier.fit")
-        xz, ys = self._prepare(x, y)
-        if not np.all(np.isin(ys, (0.0, 1.0))):
-            raise ValueError(f"y must hold labels 0 and 1, got values {np.unique(ys)[:5]}")
-        perms = jnp.asarray(cop.make_permutations(self.seed, self.n_, self.permutations))
-        xj, yj = jnp.asarray(xz), jnp.asarray(ys)
-        with Timer() as timer:
-            h = self._fit_h(xj, yj, perms)
-            terms, v = cls_prequential(jnp.asarray(h), xj, yj, perms)
-        self.fit_seconds_ = timer.seconds
-        self._finish_fit(h, terms)
-        self.v_, self.x_perm_, self.y_perm_ = v, xj[perms], yj[perms]
-        return self
+    def _targets(self, y: np.ndarray) -> np.ndarray:
+        """Labels in {0, 1}, both present (one class leaves nothing to classify)."""
+        if not np.all(np.isin(y, (0.0, 1.0))):
+            raise ValueError(f"y must hold labels 0 and 1, got values {np.unique(y)[:5]}")
+        if np.unique(y).size < 2:
+            raise ValueError(
+                f"y holds only the label {int(y[0])}: a classifier needs both labels 0 and 1 "
+                f"among its {y.size} observations"
+            )
+        return y
 
     def predict_proba(self, x: Any) -> np.ndarray:
         """``g_n(x) = p_n(y = 1 | x)`` at ``x (m, p)``."""
-        xe = jnp.asarray(self._x_eval(x))
-        return np.asarray(cls_averaged(self.h_, self.x_perm_, self.y_perm_, self.v_, xe))
+        xe = self._x_eval(x)
+        with computing_in(self.precision_):
+            h = jnp.asarray(self.h_)
+            g = cls_averaged(h, self.x_perm_, self.t_perm_, self.v_, jnp.asarray(xe))
+            return np.asarray(g)
 
     def predict(self, x: Any) -> np.ndarray:
         """Labels ``1{g_n(x) > 1/2}``."""
@@ -545,32 +675,50 @@ class CopulaClassifier(_CopulaConditional):
         seed: int = 0,
         chunk: int = 100,
         convergence_steps: int | None = None,
+        convergence_threshold: float | None = None,
     ) -> az.InferenceData:
         """Martingale posterior of ``p(y = 1 | x)`` at ``x (m, p)``.
 
-        Returns ``posterior["probability"]`` with dims ``(chain, draw, x)``.
+        Arguments as in :meth:`CopulaRegression.predictive_resample`.
+
+        Returns
+        -------
+        arviz.InferenceData
+            ``inference="martingale"``, ``estimator="copula_classifier"``;
+            ``posterior["probability"]`` with dims ``(chain, draw, x)``.
         """
-        xe = jnp.asarray(self._x_eval(x))
-        x_obs = self.x_perm_[0]
-        both = jnp.concatenate([xe, x_obs])
-        g = cls_averaged(self.h_, self.x_perm_, self.y_perm_, self.v_, both)
-        m = xe.shape[0]
-        state0 = ClsState(g[:m], g[m:], jnp.zeros(self.n_))
-        rho, rho_x = _split_h(self.h_, self.p_)
-        params = ClsParams(rho, rho_x, x_obs, xe)
-        out, attrs = self._resample(
-            (cls_step, cls_functional, cls_distance),
-            params,
-            state0,
-            steps=steps,
-            draws=draws,
-            seed=seed,
-            chunk=chunk,
-            convergence_steps=convergence_steps,
-        )
-        return to_inference_data(
-            out,
-            dims={"probability": ["x"], "x_eval": ["x", "covariate"], "probability_n": ["x"]},
-            constant_data={"x_eval": cop.as_2d(x, "x"), "probability_n": np.asarray(g[:m])},
-            attrs={"method": "martingale_copula_classifier", **attrs},
-        )
+        xe_np = self._x_eval(x)
+        seed = cop.check_seed(seed)
+        with computing_in(self.precision_):
+            xe = jnp.asarray(xe_np)
+            x_obs = self.x_perm_[0]
+            both = jnp.concatenate([xe, x_obs])
+            h = jnp.asarray(self.h_)
+            g = cls_averaged(h, self.x_perm_, self.t_perm_, self.v_, both)
+            m = xe.shape[0]
+            state0 = ClsState(g[:m], g[m:], jnp.zeros(self.n_))
+            rho, rho_x = _split_h(h, self.p_)
+            params = ClsParams(rho, rho_x, x_obs, xe)
+            out, attrs, seconds = self._resample(
+                (cls_step, cls_functional, cls_distance),
+                params,
+                state0,
+                steps=steps,
+                draws=draws,
+                seed=seed,
+                chunk=chunk,
+                convergence_steps=convergence_steps,
+                convergence_threshold=convergence_threshold,
+            )
+            return martingale_result(
+                out,
+                estimator=self._estimator,
+                seed=seed,
+                seconds=seconds,
+                dims={"probability": ["x"], "x_eval": ["x", "covariate"], "probability_n": ["x"]},
+                constant_data={
+                    "x_eval": xe_np * self.x_scale_ + self.x_mean_,
+                    "probability_n": np.asarray(g[:m]),
+                },
+                attrs=attrs,
+            )

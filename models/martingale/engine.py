@@ -1,4 +1,4 @@
-"""The generic predictive-resampling engine and its conversion to ``InferenceData``.
+"""The generic predictive-resampling engine, its convergence check and its results.
 
 Predictive resampling (Fong, Holmes & Walker 2023, "Martingale posterior distributions",
 JRSS B 85(5), Section 2; arXiv:2103.15671): starting from the one-step predictive ``P_n`` of
@@ -20,6 +20,11 @@ must be hashable (module-level functions), since they are static arguments of ``
 The ``B`` paths run as ``vmap`` over ``lax.scan``; no trajectory is stored (memory is that of
 ``chunk`` states), and ``B`` is cut into equal chunks (the last one padded) so that every
 chunk calls the same compiled program.
+
+Every result is built by :func:`martingale_result` through the results front door
+(:func:`bayesuq.infer.results.inference_data`) with ``inference="martingale"`` (or
+``"bayesian_bootstrap"``) and the estimator's name in ``attrs["estimator"]``, and carries
+the convergence figure of predictive resampling (:func:`convergence_summary`).
 """
 
 from __future__ import annotations
@@ -33,8 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bayesuq.infer.arguments import check_int
-from bayesuq.infer.convert import clean_attrs, provenance
+from bayesuq.infer.arguments import check_int, check_positive
+from bayesuq.infer.results import inference_data
 
 Step = Callable[[Any, Any, jax.Array, jax.Array], Any]
 Functional = Callable[[Any, Any], Mapping[str, jax.Array]]
@@ -50,25 +55,42 @@ def _start_state(initialize, params, state0, key):
     return initialize(params, state0, jax.random.fold_in(key, INIT_KEY_INDEX))
 
 
-def _forward(step, functional, initialize, steps, params, state0, key, start):
-    """One forward path: ``steps`` updates from ``state0``, then the functional."""
-    state0 = _start_state(initialize, params, state0, key)
+DISTANCE_KEYS = ("__distance_half", "__distance_full")
+"""Extra outputs of a path when a ``distance`` is given: ``d(P_{n+T/2}, P_n)``, ``d(P_N, P_n)``."""
+
+
+def _forward(step, functional, distance, initialize, steps, params, state0, key, start):
+    """One forward path: ``steps`` updates from ``state0``, then the functional.
+
+    With a ``distance``, the path also returns ``distance(params, P_k, P_n)`` at
+    ``k = n + T//2`` and ``k = n + T`` (the scan runs in two halves), for the convergence
+    figure at no extra compilation.
+    """
+    first = _start_state(initialize, params, state0, key)
 
     def body(state, t):
         return step(params, state, jax.random.fold_in(key, t), start + t + 1), None
 
-    state, _ = jax.lax.scan(body, state0, jnp.arange(steps))
-    return functional(params, state)
+    half = steps // 2
+    middle, _ = jax.lax.scan(body, first, jnp.arange(half))
+    state, _ = jax.lax.scan(body, middle, jnp.arange(half, steps))
+    out = dict(functional(params, state))
+    if distance is not None:
+        out[DISTANCE_KEYS[0]] = distance(params, middle, state0)
+        out[DISTANCE_KEYS[1]] = distance(params, state, state0)
+    return out
 
 
-def _run_chunk_impl(step, functional, initialize, steps, params, state0, keys, start):
+def _run_chunk_impl(step, functional, distance, initialize, steps, params, state0, keys, start):
+    """``vmap`` of :func:`_forward` over the per-path ``keys``."""
+
     def path(key):
-        return _forward(step, functional, initialize, steps, params, state0, key, start)
+        return _forward(step, functional, distance, initialize, steps, params, state0, key, start)
 
     return jax.vmap(path)(keys)
 
 
-run_chunk = jax.jit(_run_chunk_impl, static_argnums=(0, 1, 2, 3))
+run_chunk = jax.jit(_run_chunk_impl, static_argnums=(0, 1, 2, 3, 4))
 """The compiled chunk program: ``vmap`` over per-draw keys of a ``lax.scan`` forward path."""
 
 
@@ -84,6 +106,7 @@ def predictive_resample(
     start: int,
     chunk: int = 256,
     initialize: Callable[[Any, Any, jax.Array], Any] | None = None,
+    distance: Callable[[Any, Any, Any], jax.Array] | None = None,
 ) -> dict[str, np.ndarray]:
     """Forward-sample ``draws`` paths of ``steps`` predictive updates; pure in ``key``.
 
@@ -108,6 +131,9 @@ def predictive_resample(
     initialize
         Optional hashable ``initialize(params, state0, key) -> state``, run once per path
         before the first step (e.g. to draw Bayesian-bootstrap weights of the covariates).
+    distance
+        Optional hashable ``distance(params, state, state0) -> scalar``; each path then
+        also returns it at ``T//2`` and ``T`` (keys :data:`DISTANCE_KEYS`).
 
     Returns
     -------
@@ -125,23 +151,36 @@ def predictive_resample(
         size = part.shape[0]
         if size < chunk:  # pad so that every call has the compiled shape
             part = jnp.concatenate([part, keys[: chunk - size]])
-        out = run_chunk(step, functional, initialize, steps, params, state0, part, start_arr)
+        out = run_chunk(
+            step, functional, distance, initialize, steps, params, state0, part, start_arr
+        )
         pieces.append({k: np.asarray(v)[:size] for k, v in out.items()})
     return {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
 
 
-def _trace_impl(step, distance, initialize, steps, params, state0, key, start):
-    first = _start_state(initialize, params, state0, key)
+def _trace_impl(step, distance, initialize, steps, params, state0, keys, start):
+    """Mean over paths (one per key) of ``distance(params, P_k, P_n)`` at every step."""
 
-    def body(state, t):
-        state = step(params, state, jax.random.fold_in(key, t), start + t + 1)
-        return state, distance(params, state, state0)
+    def one(key):
+        first = _start_state(initialize, params, state0, key)
 
-    _, trace = jax.lax.scan(body, first, jnp.arange(steps))
-    return trace
+        def body(state, t):
+            state = step(params, state, jax.random.fold_in(key, t), start + t + 1)
+            return state, distance(params, state, state0)
+
+        _, trace = jax.lax.scan(body, first, jnp.arange(steps))
+        return trace
+
+    return jax.vmap(one)(keys).mean(axis=0)
 
 
 convergence_program = jax.jit(_trace_impl, static_argnums=(0, 1, 2, 3))
+"""The compiled convergence trace: ``vmap`` over a few paths of a ``lax.scan``."""
+
+CONVERGENCE_THRESHOLD = 0.1
+"""Default threshold of ``convergence_relative_change`` (Fong, Holmes & Walker 2023, Sec. 4)."""
+CONVERGENCE_PATHS = 8
+"""Paths averaged by the convergence trace (one path's distance is noisy)."""
 
 
 def convergence_trace(
@@ -154,31 +193,39 @@ def convergence_trace(
     steps: int,
     start: int,
     initialize: Callable[[Any, Any, jax.Array], Any] | None = None,
+    paths: int = CONVERGENCE_PATHS,
 ) -> np.ndarray:
-    """``distance(params, P_k, P_n)`` for ``k = n+1..n+steps`` along one forward path.
+    """``d_k = mean over paths of distance(params, P_k, P_n)`` for ``k = n+1..n+steps``.
 
-    The paper's convergence check (Section 4): the distance, e.g. ``mean |p_k - p_n|`` on
-    the grid, levels off as ``P_k`` converges; store nothing but this scalar per step.
+    The paper's convergence check (Fong, Holmes & Walker 2023, Section 4): the distance,
+    e.g. ``mean |p_k - p_n|`` over the evaluation points, levels off as ``P_k`` converges;
+    nothing but this scalar is stored per step. ``paths`` independent forward paths
+    (keys ``split(key, paths)``) are averaged so that the levelling-off is not hidden by
+    one path's noise.
     """
     steps = check_int("steps", steps, minimum=1)
+    paths = check_int("paths", paths, minimum=1)
     start_arr = jnp.asarray(start, dtype=jnp.int32)
-    trace = convergence_program(step, distance, initialize, steps, params, state0, key, start_arr)
+    keys = jax.random.split(key, paths)
+    trace = convergence_program(step, distance, initialize, steps, params, state0, keys, start_arr)
     return np.asarray(trace)
 
 
-def convergence_summary(trace: np.ndarray) -> dict[str, float]:
-    """Figures for ``attrs``: the final distance and its relative change over the last half.
+def convergence_summary(
+    half: float, final: float, threshold: float = CONVERGENCE_THRESHOLD
+) -> dict:
+    """Figures for ``attrs`` from the distances ``d(n + T/2)`` and ``d(n + T)`` to ``P_n``.
 
-    ``convergence_relative_change = |d(N) - d(n + T/2)| / d(N)``; values below about 0.1
-    say that the path has levelled off.
+    ``convergence_relative_change = |d(n + T) - d(n + T/2)| / d(n + T)``. Below
+    ``convergence_threshold`` (0.1 by default) the paths have levelled off; above it the
+    draws of ``P_N`` are still moving: raise ``steps`` (Fong, Holmes & Walker 2023,
+    Section 4: the distance levels off by ``T ~ 10^4``).
     """
-    final = float(trace[-1])
-    half = float(trace[len(trace) // 2])
     change = abs(final - half) / final if final > 0 else 0.0
     return {
-        "convergence_steps": len(trace),
-        "convergence_distance": final,
-        "convergence_relative_change": change,
+        "convergence_distance": float(final),
+        "convergence_relative_change": float(change),
+        "convergence_threshold": float(threshold),
     }
 
 
@@ -196,14 +243,30 @@ def resample_with_convergence_check(
     chunk: int,
     initialize: Callable[[Any, Any, jax.Array], Any] | None = None,
     convergence_steps: int | None = None,
-) -> tuple[dict[str, np.ndarray], dict[str, float], float]:
-    """:func:`predictive_resample`, then (optionally) :func:`convergence_trace` on one more path.
+    convergence_threshold: float | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, Any], float]:
+    """:func:`predictive_resample` with the convergence figure of its paths.
+
+    ``convergence_steps`` defaults to ``steps``: the check asks whether the draws' own
+    ``T`` was long enough, from the mean over all ``B`` paths of the distance to ``P_n`` at
+    ``T/2`` and ``T`` (the distance still moves by more than ``convergence_threshold``,
+    default 0.1, over the second half: raise ``steps``). Another ``convergence_steps``
+    runs :func:`convergence_trace` on a few extra paths of that length.
 
     Returns
     -------
-    (draws of the functional, convergence figures for ``attrs`` (empty when
-    ``convergence_steps`` is None), seconds spent resampling)
+    (draws of the functional, convergence figures for ``attrs``, seconds spent)
     """
+    steps = check_int("steps", steps, minimum=1)
+    threshold = (
+        CONVERGENCE_THRESHOLD
+        if convergence_threshold is None
+        else check_positive("convergence_threshold", convergence_threshold)
+    )
+    trace_steps = check_int(
+        "convergence_steps", steps if convergence_steps is None else convergence_steps, minimum=2
+    )
+    same = trace_steps == steps
     with Timer() as timer:
         out = predictive_resample(
             step,
@@ -216,36 +279,49 @@ def resample_with_convergence_check(
             start=start,
             chunk=chunk,
             initialize=initialize,
+            distance=distance if same else None,
         )
-    attrs: dict[str, float] = {}
-    if convergence_steps is not None:
-        trace = convergence_trace(
-            step,
-            distance,
-            params,
-            state0,
-            key=jax.random.fold_in(key, draws),
-            steps=check_int("convergence_steps", convergence_steps, minimum=2),
-            start=start,
-            initialize=initialize,
-        )
-        attrs = convergence_summary(trace)
-    return out, attrs, timer.seconds
+        if same:  # the draws' own paths, at T/2 and T: no extra paths, no extra program
+            half, final = (float(np.mean(out.pop(k))) for k in DISTANCE_KEYS)
+            paths = draws
+        else:
+            trace = convergence_trace(
+                step,
+                distance,
+                params,
+                state0,
+                key=jax.random.fold_in(key, draws),
+                steps=trace_steps,
+                start=start,
+                initialize=initialize,
+            )
+            half, final = float(trace[trace_steps // 2 - 1]), float(trace[-1])
+            paths = CONVERGENCE_PATHS
+    figures = convergence_summary(half, final, threshold)
+    figures["convergence_steps"] = trace_steps
+    figures["convergence_paths"] = paths
+    return out, figures, timer.seconds
 
 
-def to_inference_data(
+def martingale_result(
     draws: Mapping[str, np.ndarray],
     *,
+    estimator: str,
+    seed: int,
+    seconds: float,
+    attrs: Mapping[str, Any] | None = None,
     dims: Mapping[str, Sequence[str]] | None = None,
     coords: Mapping[str, Any] | None = None,
     constant_data: Mapping[str, np.ndarray] | None = None,
     observed_data: Mapping[str, np.ndarray] | None = None,
-    attrs: Mapping[str, Any] | None = None,
+    inference: str = "martingale",
 ) -> az.InferenceData:
-    """``InferenceData`` with ``posterior`` dims ``(chain=1, draw=B, ...)`` and provenance.
+    """The ``InferenceData`` of a martingale posterior, through the results front door.
 
-    There is no ``sample_stats["diverging"]``, so :func:`bayesuq.diagnose` treats the result
-    as independent (non-MCMC) draws and summarises them.
+    ``posterior`` dims ``(chain=1, draw=B, ...)`` (the ``B`` forward paths are independent
+    draws), ``attrs["inference"] = inference`` (``"martingale"`` or
+    ``"bayesian_bootstrap"``), ``attrs["estimator"] = estimator`` and the run's settings;
+    every axis after ``draw`` and of the data groups needs a name in ``dims``.
     """
     dims = dict(dims or {})
     for name, value in {**(constant_data or {}), **(observed_data or {})}.items():
@@ -254,13 +330,16 @@ def to_inference_data(
     for name, value in draws.items():
         if name not in dims and np.ndim(value) > 1:
             raise ValueError(f"dims for posterior entry {name!r} are missing; got dims {dims}")
-    return az.from_dict(
+    return inference_data(
+        inference=inference,
+        seed=seed,
+        timings={"sampling": seconds, "total": seconds},
+        attrs={"estimator": estimator, **(attrs or {})},
+        dims=dims,
+        coords=coords,
         posterior={k: np.asarray(v)[None] for k, v in draws.items()},
-        constant_data=dict(constant_data) if constant_data else None,
-        observed_data=dict(observed_data) if observed_data else None,
-        coords={k: list(np.asarray(v)) for k, v in (coords or {}).items()},
-        dims={k: list(v) for k, v in dims.items()},
-        attrs=clean_attrs({**provenance(), **(attrs or {})}),
+        constant_data=dict(constant_data or {}),
+        observed_data=dict(observed_data or {}),
     )
 
 

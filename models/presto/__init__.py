@@ -12,9 +12,8 @@ from bayesuq.models.presto.simulate import (
     SimulatedData,
     simulate_dense_diffs,
     simulate_sparse_diffs,
-    simulation_study,
-    summarise_study,
 )
+from bayesuq.models.presto.study import plot_study, simulation_study, summarise_study
 
 __all__ = [
     "BayesianPresto",
@@ -23,6 +22,7 @@ __all__ = [
     "ProportionalOdds",
     "SimulatedData",
     "add_cli",
+    "plot_study",
     "presto_batch_rare_probs",
     "presto_model",
     "simulate_dense_diffs",

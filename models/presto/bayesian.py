@@ -11,13 +11,17 @@ The posterior mode is the PRESTO estimate with ``psi_1`` unpenalised and
 ``lam = 1 / (n * scale)`` (the penalty on the ``(1/n) NLL`` scale), and ``scale -> 0`` gives
 proportional odds. A draw whose observed class has non-positive probability has likelihood
 0 (log-likelihood ``-inf``), so the sampler never accepts it.
+
+The model is one module-level function (:func:`presto_model`) whose prior scales are data,
+not a closure, so refits of same-shaped data reuse the compiled program. NUTS runs in
+float32 by default (the ``log(sigma(b) - sigma(a))`` likelihood is computed stably, see
+:mod:`bayesuq.models.presto.likelihood`); ``precision="float64"`` overrides it.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -30,17 +34,24 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 import bayesuq
-from bayesuq.models.presto.estimators import (
-    encode_ordinal,
-    finalize_probs,
-    standardise,
-    threshold_labels,
-)
+from bayesuq.data.scaling import standardise
+from bayesuq.infer.arguments import check_choice, check_int, check_open_unit, check_positive
+from bayesuq.infer.results import PROVENANCE_KEYS, TIMING_KEYS, inference_data
+from bayesuq.models.presto.estimators import encode_ordinal, finalize_probs, threshold_labels
 from bayesuq.models.presto.likelihood import class_log_probs, class_probs
+from bayesuq.precision import computing_in, resolve_precision
+
+DEFAULT_PRECISION = "float32"
+"""Precision of BayesianPresto's NUTS run (see the module docstring)."""
 
 
 class CumulativeLogitLikelihood(dist.Distribution):
-    """Ordinal outcome with ``log P(y = k) = class_log_probs(eta)[k]`` (no renormalisation)."""
+    """Ordinal outcome with ``log P(y = k | eta) = log(sigma(eta_k) - sigma(eta_{k-1}))``.
+
+    ``eta (..., K-1)`` are the linear predictors of the thresholds; the log probabilities
+    come from :func:`~bayesuq.models.presto.likelihood.class_log_probs` (``-inf`` for a
+    non-monotone row, no renormalisation; Faletto & Bien 2023, Section 2).
+    """
 
     arg_constraints: ClassVar[dict] = {"eta": constraints.real_vector}
     pytree_data_fields = ("eta",)
@@ -52,9 +63,11 @@ class CumulativeLogitLikelihood(dist.Distribution):
 
     @constraints.dependent_property(is_discrete=True, event_dim=0)
     def support(self):
+        """The class codes ``0..K-1``."""
         return constraints.integer_interval(0, self.n_classes - 1)
 
     def sample(self, key, sample_shape=()):
+        """Class codes drawn from the class probabilities (negative ones clipped to 0)."""
         probs = jnp.clip(class_probs(self.eta.reshape(-1, self.n_classes - 1)), 0.0, None)
         probs = probs.reshape(*self.batch_shape, self.n_classes)
         return dist.Categorical(probs=probs / probs.sum(-1, keepdims=True)).sample(
@@ -62,13 +75,18 @@ class CumulativeLogitLikelihood(dist.Distribution):
         )
 
     def log_prob(self, value):
+        """``log P(y = value | eta)``."""
         logp = class_log_probs(self.eta.reshape(-1, self.n_classes - 1))
         logp = logp.reshape(*self.batch_shape, self.n_classes)
         return jnp.take_along_axis(logp, value[..., None].astype(jnp.int32), axis=-1)[..., 0]
 
 
-def presto_model(X, y=None, *, n_classes: int, scale: float, first_scale: float = 1.0):
-    """NumPyro model of the module docstring on standardised ``X`` (n, p); ``y`` in 0..K-1."""
+def presto_model(X, y=None, *, n_classes: int, scale: Any, first_scale: Any = 1.0):
+    """NumPyro model of the module docstring on standardised ``X`` (n, p); ``y`` in 0..K-1.
+
+    ``n_classes`` is static (it sets the shapes); ``scale`` and ``first_scale`` may be
+    arrays (data), so one compiled program serves every prior scale.
+    """
     n, p = X.shape
     k1 = n_classes - 1
     alpha_first = numpyro.sample("alpha_first", dist.Normal(0.0, 5.0))
@@ -102,6 +120,11 @@ class BayesianPresto(BaseEstimator):
     on_invalid
         What :meth:`predict_proba_draws` does with non-monotone draws at new X:
         ``"clip"`` (default; clip at 0, renormalise, warn) or ``"raise"``.
+    classes
+        The class labels in order, lowest first; needed for non-numeric labels that are
+        not an ordered pandas Categorical.
+    precision
+        ``None`` (float32), ``"float32"`` or ``"float64"``: the precision of the NUTS run.
 
     Attributes
     ----------
@@ -122,6 +145,8 @@ class BayesianPresto(BaseEstimator):
         seed: int = 0,
         target_accept: float = 0.9,
         on_invalid: str = "clip",
+        classes: Any = None,
+        precision: str | None = None,
     ):
         self.scale = scale
         self.first_scale = first_scale
@@ -131,91 +156,130 @@ class BayesianPresto(BaseEstimator):
         self.seed = seed
         self.target_accept = target_accept
         self.on_invalid = on_invalid
+        self.classes = classes
+        self.precision = precision
 
     @staticmethod
     def matching_scale(lam: float, n: int) -> float:
         """The Laplace scale ``1 / (n lam)`` whose posterior mode is PRESTO at ``lam``."""
-        if not lam > 0:
-            raise ValueError(f"lam: got {lam!r}; expected a positive number")
-        return 1.0 / (n * lam)
+        return 1.0 / (check_int("n", n, minimum=1) * check_positive("lam", lam))
 
     def fit(self, X, y, *, progress: bool = False):
-        """Sample the posterior with NUTS; keep the draws on the original scale of X."""
-        if not (np.isscalar(self.scale) and self.scale > 0):
-            raise ValueError(f"scale: got {self.scale!r}; expected a positive number")
-        if not (np.isscalar(self.first_scale) and self.first_scale > 0):
-            raise ValueError(f"first_scale: got {self.first_scale!r}; expected a positive number")
-        if self.on_invalid not in ("raise", "clip"):
-            raise ValueError(f"on_invalid: got {self.on_invalid!r}; expected 'raise' or 'clip'")
-        codes, classes = encode_ordinal(y)
+        """Sample the posterior with NUTS; keep the draws on the original scale of X.
+
+        The result (``idata_``) is assembled once, through
+        :func:`bayesuq.infer.results.inference_data` (``inference="nuts"``), from the NUTS
+        run's groups, sample statistics and settings plus the draws of ``beta`` and
+        ``intercept`` on the original scale and ``posterior_predictive["p_rare"]``.
+        """
+        scale = check_positive("scale", self.scale)
+        first_scale = check_positive("first_scale", self.first_scale)
+        check_choice("on_invalid", self.on_invalid, ("raise", "clip"))
+        check_open_unit("target_accept", self.target_accept)
+        precision = resolve_precision(self.precision, DEFAULT_PRECISION)
+        codes, classes = encode_ordinal(y, self.classes)
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        if X.shape[0] != codes.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} rows but y has {codes.shape[0]} labels")
         if len(classes) < 3:
             raise ValueError(f"y: BayesianPresto needs at least 3 classes, got {len(classes)}")
         self.classes_ = classes
-        Xs, mean, sd = standardise(X)
+        Xs, mean, sd = standardise(X, name="X", constant="keep")
         k1 = len(classes) - 1
         names = [
             str(c) for c in getattr(self, "feature_names_in_", [f"x{j}" for j in range(X.shape[1])])
         ]
         labels = threshold_labels(classes)
-
-        def model(X, y):
-            presto_model(
-                X,
-                y,
-                n_classes=len(classes),
-                scale=float(self.scale),
-                first_scale=float(self.first_scale),
+        dims = {
+            "psi_first": ["feature"],
+            "psi_rest": ["feature", "difference"],
+            "alpha_gaps": ["gap"],
+            "alpha": ["threshold"],
+            "beta_std": ["feature", "threshold"],
+            "beta": ["feature", "threshold"],
+            "intercept": ["threshold"],
+            "p_rare": ["obs"],
+        }
+        coords = {
+            "feature": names,
+            "threshold": labels,
+            "difference": labels[1:],
+            "gap": labels[1:],
+        }
+        with computing_in(precision):
+            fit = bayesuq.nuts(
+                presto_model,
+                {
+                    "X": Xs,
+                    "y": codes.astype(np.int32),
+                    "n_classes": len(classes),
+                    "scale": np.asarray(scale),
+                    "first_scale": np.asarray(first_scale),
+                },
+                chains=self.chains,
+                draws=self.draws,
+                warmup=self.warmup,
+                seed=self.seed,
+                target_accept=self.target_accept,
+                init={
+                    "psi_first": np.zeros(X.shape[1]),
+                    "psi_rest": np.zeros((X.shape[1], k1 - 1)),
+                },
+                progress=progress,
+                dims={k: v for k, v in dims.items() if k not in ("beta", "intercept", "p_rare")},
+                coords=coords,
             )
-
-        idata = bayesuq.nuts(
-            model,
-            {"X": Xs, "y": codes.astype(np.int32)},
-            chains=self.chains,
-            draws=self.draws,
-            warmup=self.warmup,
-            seed=self.seed,
-            target_accept=self.target_accept,
-            init={"psi_first": np.zeros(X.shape[1]), "psi_rest": np.zeros((X.shape[1], k1 - 1))},
-            progress=progress,
-            dims={
-                "psi_first": ["feature"],
-                "psi_rest": ["feature", "difference"],
-                "alpha_gaps": ["gap"],
-                "alpha": ["threshold"],
-                "beta_std": ["feature", "threshold"],
-            },
-            coords={
-                "feature": names,
-                "threshold": labels,
-                "difference": labels[1:],
-                "gap": labels[1:],
-            },
+        post = fit.posterior
+        beta = post["beta_std"].values / sd[None, None, :, None]
+        intercept = post["alpha"].values - np.einsum("cdpk,p->cdk", beta, mean)
+        posterior = post.assign(
+            beta=(("chain", "draw", "feature", "threshold"), beta),
+            intercept=(("chain", "draw", "threshold"), intercept),
         )
-        post = idata.posterior
-        beta = post["beta_std"] / xr.DataArray(sd, dims="feature", coords={"feature": names})
-        intercept = post["alpha"] - (
-            beta * xr.DataArray(mean, dims="feature", coords={"feature": names})
-        ).sum("feature")
-        idata.posterior["beta"] = beta
-        idata.posterior["intercept"] = intercept
-        self.idata_ = idata
-        self.idata_.attrs["prior_scale"] = float(self.scale)
-        self.idata_.attrs["first_scale"] = float(self.first_scale)
-        p_rare = self._rare_draws(X)
-        idata.add_groups(
-            posterior_predictive=xr.Dataset({"p_rare": (("chain", "draw", "obs"), p_rare)}),
+        run = {
+            k: v
+            for k, v in fit.attrs.items()
+            if k not in (*PROVENANCE_KEYS, "inference", "seed", "arviz_version")
+            and k not in {f"{t}_seconds" for t in TIMING_KEYS}
+        }
+        timings = {
+            t: float(fit.attrs[f"{t}_seconds"]) for t in TIMING_KEYS if f"{t}_seconds" in fit.attrs
+        }
+        groups = {g: getattr(fit, g) for g in fit.groups() if g not in ("posterior",)}
+        self.idata_ = inference_data(
+            inference="nuts",
+            seed=fit.attrs["seed"],
+            timings=timings,
+            attrs={
+                **run,
+                "estimator": "bayesian_presto",
+                "prior_scale": scale,
+                "first_scale": first_scale,
+                "precision": precision,
+            },
+            dims=dims,
+            coords=coords,
+            posterior=posterior,
+            posterior_predictive={"p_rare": self._rare_draws(X, beta, intercept)},
+            **groups,
         )
         return self
 
-    def _eta_draws(self, X: np.ndarray) -> np.ndarray:
-        post = self.idata_.posterior
-        beta = post["beta"].transpose("chain", "draw", "feature", "threshold").values
-        intercept = post["intercept"].transpose("chain", "draw", "threshold").values
+    def _eta_draws(self, X: np.ndarray, beta=None, intercept=None) -> np.ndarray:
+        """Linear predictors ``alpha_k + x' beta_k`` per draw, shape (chain, draw, n, K-1).
+
+        ``beta`` (chain, draw, p, K-1) and ``intercept`` (chain, draw, K-1) default to the
+        fitted draws in ``idata_``.
+        """
+        if beta is None:
+            post = self.idata_.posterior
+            beta = post["beta"].transpose("chain", "draw", "feature", "threshold").values
+            intercept = post["intercept"].transpose("chain", "draw", "threshold").values
         return intercept[:, :, None, :] + np.einsum("np,cdpk->cdnk", X, beta)
 
-    def _rare_draws(self, X: np.ndarray) -> np.ndarray:
-        return expit(-self._eta_draws(X)[..., -1])
+    def _rare_draws(self, X: np.ndarray, beta=None, intercept=None) -> np.ndarray:
+        """``P(y = top class | x) = sigma(-eta_{K-2})`` per draw, shape (chain, draw, n)."""
+        return expit(-self._eta_draws(X, beta, intercept)[..., -1])
 
     def predict_proba_draws(self, X) -> xr.DataArray:
         """Posterior draws of every class probability, dims (chain, draw, obs, class)."""
@@ -223,7 +287,7 @@ class BayesianPresto(BaseEstimator):
         X = validate_data(self, X, dtype=np.float64, reset=False)
         eta = self._eta_draws(X)
         c, d, n, k1 = eta.shape
-        with jax.enable_x64(True):
+        with computing_in("float64"):
             probs = np.asarray(class_probs(jnp.asarray(eta.reshape(-1, k1))))
         probs = finalize_probs(probs, self.on_invalid).reshape(c, d, n, k1 + 1)
         return xr.DataArray(
@@ -239,8 +303,7 @@ class BayesianPresto(BaseEstimator):
 
     def rare_interval(self, X, *, prob: float = 0.9) -> pd.DataFrame:
         """Posterior mean and equal-tailed ``prob`` interval of P(y = top class | x)."""
-        if not 0 < prob < 1:
-            raise ValueError(f"prob: got {prob!r}; expected a number in (0, 1)")
+        prob = check_open_unit("prob", prob)
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         draws = self._rare_draws(X).reshape(-1, X.shape[0])

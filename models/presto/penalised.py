@@ -13,6 +13,7 @@ then refitting on all the data (the full-data path is fitted alongside the folds
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from functools import partial
 
@@ -21,13 +22,18 @@ import jax.numpy as jnp
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from bayesuq.data.scaling import standardise
+from bayesuq.infer.arguments import check_choice, check_int, check_open_unit
 from bayesuq.models.presto import solver
 from bayesuq.models.presto.estimators import (
+    DEFAULT_PRECISION,
     OrdinalBase,
     _cv_path,
     _lambda_max,
+    encode_with,
     to_original_scale,
 )
+from bayesuq.precision import computing_in, resolve_precision
 
 PENALTIES = ("l1", "l2")
 
@@ -84,6 +90,11 @@ class Presto(OrdinalBase):
         per lambda.
     random_state
         Seed of the fold assignment.
+    classes
+        The class labels in order, lowest first (the rare event last); needed for
+        non-numeric labels that are not an ordered pandas Categorical.
+    precision
+        ``None`` (float64, the family's default for FISTA), ``"float32"`` or ``"float64"``.
 
     Attributes
     ----------
@@ -116,6 +127,8 @@ class Presto(OrdinalBase):
         tol: float = 1e-8,
         max_iter: int = 20000,
         random_state: int = 0,
+        classes=None,
+        precision: str | None = None,
     ):
         self.lam = lam
         self.n_lambdas = n_lambdas
@@ -127,20 +140,20 @@ class Presto(OrdinalBase):
         self.tol = tol
         self.max_iter = max_iter
         self.random_state = random_state
+        self.classes = classes
+        self.precision = precision
 
     def _check_params(self) -> None:
-        if self.penalty not in PENALTIES:
-            raise ValueError(f"penalty: got {self.penalty!r}; expected one of {PENALTIES}")
-        if self.lam is not None and not (np.isscalar(self.lam) and float(self.lam) >= 0):
-            raise ValueError(f"lam: got {self.lam!r}; expected None or a number >= 0")
-        if not (isinstance(self.n_lambdas, int | np.integer) and self.n_lambdas >= 2):
-            raise ValueError(f"n_lambdas: got {self.n_lambdas!r}; expected an integer >= 2")
-        if not (0 < float(self.lambda_min_ratio) < 1):
-            raise ValueError(
-                f"lambda_min_ratio: got {self.lambda_min_ratio!r}; expected a number in (0, 1)"
-            )
-        if not (isinstance(self.cv, int | np.integer) and self.cv >= 2):
-            raise ValueError(f"cv: got {self.cv!r}; expected an integer >= 2")
+        check_choice("penalty", self.penalty, PENALTIES)
+        lam = self.lam
+        if lam is not None and (
+            isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not 0 <= lam < np.inf
+        ):
+            raise ValueError(f"lam must be None or a finite number >= 0, got {lam!r}")
+        check_int("n_lambdas", self.n_lambdas, minimum=2)
+        check_open_unit("lambda_min_ratio", self.lambda_min_ratio)
+        check_int("cv", self.cv, minimum=2)
+        check_int("random_state", self.random_state, minimum=0)
 
     def fit(self, X, y):
         """Fit the path (and CV folds), choose lambda and keep the fit at it."""
@@ -154,7 +167,7 @@ class Presto(OrdinalBase):
         if tuned and self.cv > n:
             raise ValueError(f"cv: got {self.cv} folds for only {n} rows")
         weights = fold_weights(n, int(self.cv), rng) if tuned else np.ones((1, n))
-        with jax.enable_x64(True):
+        with computing_in(self.precision_):
             Xj, Yj = jnp.asarray(Xs), jnp.asarray(Y)
             lam_max = float(_lambda_max(Xj, Yj, jnp.ones(n), jnp.asarray(mask)))
             lambdas = lambda_grid(
@@ -205,16 +218,14 @@ class Presto(OrdinalBase):
     def objective(self, X, y, lam: float | None = None) -> float:
         """The penalised objective (standardised scale) at the fitted coefficients."""
         check = self.lambda_ if lam is None else lam
-        codes = (
-            np.searchsorted(self.classes_, np.asarray(y)) if not hasattr(y, "cat") else y.cat.codes
-        )
+        codes = encode_with(self.classes_, y)
         Xs = (np.asarray(X, dtype=np.float64) - self.x_mean_) / self.x_scale_
-        Y = np.eye(len(self.classes_))[np.asarray(codes)]
+        Y = np.eye(len(self.classes_))[codes]
         k1 = Y.shape[1] - 1
         alpha_std = self.intercept_ + self.x_mean_ @ self.coef_
         theta = np.concatenate([alpha_std, self.psi_.ravel()])
         mask = penalty_mask(Xs.shape[1], k1, bool(self.penalize_first))
-        with jax.enable_x64(True):
+        with computing_in(self.precision_):
             f = float(
                 solver.presto_loss(
                     jnp.asarray(theta), jnp.asarray(Xs), jnp.asarray(Y), jnp.ones(len(Xs))
@@ -227,6 +238,7 @@ class Presto(OrdinalBase):
 
 @partial(jax.jit, static_argnames=("penalty", "max_iter"))
 def _batch_program(Xs, Y, weights, ratios, mask, tol, *, penalty, max_iter):
+    """PRESTO with CV per replication (``vmap``): rare-class probabilities and lambdas."""
     n = Xs.shape[1]
 
     def one(X1, Y1, W1):
@@ -254,27 +266,31 @@ def presto_batch_rare_probs(
     tol: float = 1e-8,
     max_iter: int = 20000,
     seed: int = 0,
+    precision: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """PRESTO with CV on a batch of replications in one compiled, ``vmap``-ped program.
 
     ``X`` (R, n, p) and integer ``y`` (R, n) in ``0..n_classes-1``; each replication is
     standardised, gets its own lambda path and random folds (from ``seed``), and is refitted
     at its CV choice, exactly as :class:`Presto` does one at a time. Returns the in-sample
-    rare-class probabilities (R, n) and the chosen lambdas (R,).
+    rare-class probabilities (R, n) and the chosen lambdas (R,). ``precision`` as in
+    :class:`Presto`.
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
     if X.ndim != 3 or y.shape != X.shape[:2]:
         raise ValueError(f"X, y: got shapes {X.shape} and {y.shape}; expected (R, n, p), (R, n)")
-    mean = X.mean(axis=1, keepdims=True)
-    sd = X.std(axis=1, keepdims=True)
-    Xs = (X - mean) / np.where(sd > 0, sd, 1.0)
+    n_classes = check_int("n_classes", n_classes, minimum=2)
+    if y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(f"y must hold integer codes 0..{n_classes - 1}, got dtype {y.dtype}")
+    check_int("cv", cv, minimum=2)
+    Xs, _, _ = standardise(X, name="X", axis=1, constant="keep")
     Y = np.eye(n_classes)[y]
     rng = np.random.default_rng(seed)
     weights = np.stack([fold_weights(X.shape[1], cv, rng) for _ in range(X.shape[0])])
     ratios = lambda_grid(1.0, n_lambdas, lambda_min_ratio)
     mask = penalty_mask(X.shape[2], n_classes - 1, penalize_first)
-    with jax.enable_x64(True):
+    with computing_in(resolve_precision(precision, DEFAULT_PRECISION)):
         probs, lams = _batch_program(
             jnp.asarray(Xs),
             jnp.asarray(Y),

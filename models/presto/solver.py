@@ -57,14 +57,23 @@ def unpack(theta: jax.Array, n_features: int, n_thresholds: int) -> tuple[jax.Ar
 
 
 def presto_loss(theta, X, Y, w):
-    """Smooth part ``f(theta) = weighted (1/n) NLL`` in the difference parametrisation."""
+    """The smooth part ``f(theta) = -(sum_i w_i log P(y_i | x_i)) / sum_i w_i``.
+
+    In the difference parametrisation ``eta_ik = alpha_k + x_i' sum_{l<=k} psi_l`` with
+    ``theta = (alpha, psi.ravel())`` (Faletto & Bien 2023, Section 3); ``+inf`` when an
+    observed class has non-positive probability
+    (:func:`~bayesuq.models.presto.likelihood.weighted_nll`).
+    """
     n_thresholds = Y.shape[1] - 1
     alpha, psi = unpack(theta, X.shape[1], n_thresholds)
     return weighted_nll(eta_from_psi(X, alpha, psi), Y, w)
 
 
 def intercept_only(Y: jax.Array, w: jax.Array, n_features: int) -> jax.Array:
-    """The intercept-only MLE ``alpha_k = logit(weighted cumulative frequency)``, psi = 0.
+    """The intercept-only MLE ``alpha_k = logit(F_k)``, ``F_k = sum_i w_i 1{y_i <= k} / sum w``.
+
+    With ``psi = 0`` the cumulative logit's likelihood is maximised at the empirical
+    cumulative frequencies.
 
     Frequencies are clipped to ``[1/(2n), 1 - 1/(2n)]`` and the intercepts made strictly
     increasing so that the start is always feasible, even with a class absent from a fold.
@@ -77,12 +86,14 @@ def intercept_only(Y: jax.Array, w: jax.Array, n_features: int) -> jax.Array:
 
 
 def _penalty(theta, lam, mask, penalty):
+    """``lam sum m_j |theta_j|`` (``"l1"``) or ``lam/2 sum m_j theta_j^2`` (``"l2"``)."""
     if penalty == "l1":
         return lam * jnp.sum(mask * jnp.abs(theta))
     return 0.5 * lam * jnp.sum(mask * theta**2)
 
 
 def _prox(v, threshold, penalty):
+    """Proximal map: soft threshold ``sign(v) max(|v| - t, 0)`` (l1) or ``v / (1 + t)`` (l2)."""
     if penalty == "l1":
         return jnp.sign(v) * jnp.maximum(jnp.abs(v) - threshold, 0.0)
     return v / (1.0 + threshold)
@@ -100,9 +111,22 @@ class _FistaState(NamedTuple):
 
 
 def fista(theta0, lam, X, Y, w, mask, tol, step_l0, *, penalty: str, max_iter: int):
-    """Minimise ``f + lam * penalty`` from the feasible ``theta0`` (see module docstring).
+    """Minimise ``F = f + lam * penalty`` by FISTA with backtracking and adaptive restart.
 
-    Returns ``(theta, iterations, converged, L)``.
+    ``f`` is :func:`presto_loss`, the penalty ``lam sum m_j |theta_j|`` (or its ridge
+    form). Iteration ``j`` (Beck & Teboulle 2009, SIAM J. Imaging Sci. 2:183-202)::
+
+        t_j = (1 + sqrt(1 + 4 t_{j-1}^2)) / 2,  y = x + (t_{j-1} - 1)/t_j (x - x_prev)
+        z = prox_{lam m / L}(y - grad f(y) / L),  L <- 2L until f(z) is finite and
+        f(z) <= f(y) + <grad f(y), z - y> + L/2 ||z - y||^2
+
+    with a function-value restart (``t = 1`` when ``F(z) > F(x)`` or ``f(y)`` is infinite;
+    O'Donoghue & Candes 2015, FoCM 15), stopping when ``L ||z - y||_inf <= tol``. Starts
+    from the feasible ``theta0`` with ``L = step_l0``.
+
+    Returns
+    -------
+    (theta, iterations, converged, L)
     """
     f = partial(presto_loss, X=X, Y=Y, w=w)
     value_and_grad = jax.value_and_grad(f)
@@ -176,7 +200,9 @@ def fista(theta0, lam, X, Y, w, mask, tol, step_l0, *, penalty: str, max_iter: i
 
 
 def lambda_max(X, Y, w, mask):
-    """Smallest lambda with all penalised ``psi = 0``: ``max |d f / d psi|`` at the start.
+    """Smallest lambda with all penalised ``psi = 0``: ``max_{m_j > 0} |d f / d theta_j|``.
+
+    The subgradient condition of the lasso at ``psi = 0`` (Faletto & Bien 2023, Section 3).
 
     The start is the intercept-only fit; when some slopes are unpenalised (``mask = 0``) it
     is the fit with those slopes free and the others at zero (proportional odds), found by
@@ -195,7 +221,12 @@ def lambda_max(X, Y, w, mask):
 
 
 def lambda_path(X, Y, w, theta0, lambdas, mask, tol, *, penalty: str, max_iter: int):
-    """FISTA along ``lambdas`` (decreasing) with warm starts, as one ``lax.scan``."""
+    """:func:`fista` along ``lambdas`` (decreasing) with warm starts, as one ``lax.scan``.
+
+    ``theta(lam_l)`` starts from ``theta(lam_{l-1})`` and the last step size ``L``
+    (pathwise coordinate strategy of Friedman, Hastie & Tibshirani 2010, J. Stat. Softw.
+    33(1), applied to FISTA).
+    """
 
     def body(carry, lam):
         theta, step_l = carry
@@ -222,6 +253,9 @@ class CVResult(NamedTuple):
 
 def cv_path(X, Y, fold_weights, lambdas, mask, tol, *, penalty: str, max_iter: int) -> CVResult:
     """Fit the path on each fold's training rows and on all rows; score held-out rows.
+
+    Out-of-fold score of fold ``f`` at ``lam``: the multiclass Brier score
+    ``sum_{i held out} sum_k (p_ik - Y_ik)^2 / n_f`` (Faletto & Bien 2023, Section 4).
 
     ``fold_weights`` is (F + 1, n): rows with weight 0 are held out; the last row is all ones.
     Held-out probabilities of non-monotone rows are clipped and renormalised (counted).
@@ -251,7 +285,7 @@ def cv_path(X, Y, fold_weights, lambdas, mask, tol, *, penalty: str, max_iter: i
 
 
 def select_lambda(scores: jax.Array, rtol: float = 1e-10) -> jax.Array:
-    """Index of the largest lambda (first on a decreasing path) attaining the minimum mean."""
+    """``argmin_l mean_f scores[f, l]``, ties to the largest lambda (first on the path)."""
     mean = jnp.mean(scores, axis=0)
     best = jnp.min(mean)
     return jnp.argmax(mean <= best + rtol * jnp.abs(best))
@@ -260,8 +294,15 @@ def select_lambda(scores: jax.Array, rtol: float = 1e-10) -> jax.Array:
 def newton(fun, theta0, *, tol: float = 1e-10, max_iter: int = 100):
     """Damped Newton for a smooth convex ``fun`` with a feasible start.
 
-    ``theta <- theta - s H^{-1} g`` with ``s`` halved until ``fun`` is finite and does not
-    increase; stops when ``max |g| <= tol``. Returns ``(theta, iterations, converged)``.
+    ``theta <- theta - s (H + 1e-12 I)^{-1} g`` with ``g = grad fun``, ``H = hess fun`` and
+    ``s = 1, 1/2, 1/4, ...`` until ``fun`` is finite and does not increase (backtracking
+    line search; Nocedal & Wright 2006, "Numerical Optimization", Section 3.1); stops when
+    ``max |g| <= tol`` or no step decreases ``fun``.
+
+    Returns
+    -------
+    (theta, iterations, converged)
+        ``converged`` when ``max |g| <= 10 tol`` at the end.
     """
     vg = jax.value_and_grad(fun)
     hess = jax.hessian(fun)
@@ -298,14 +339,21 @@ def newton(fun, theta0, *, tol: float = 1e-10, max_iter: int = 100):
 
 
 def po_loss(theta, X, Y, w):
-    """Proportional-odds NLL: ``eta_k = alpha_k + x' beta`` with one ``beta`` (p,)."""
+    """Proportional-odds NLL: ``eta_ik = alpha_k + x_i' beta`` with one ``beta`` (p,).
+
+    ``-(sum_i w_i log P(y_i | x_i)) / sum_i w_i`` (McCullagh 1980, JRSS-B 42:109-142).
+    """
     n_thresholds = Y.shape[1] - 1
     alpha, beta = theta[:n_thresholds], theta[n_thresholds:]
     return weighted_nll(alpha[None, :] + (X @ beta)[:, None], Y, w)
 
 
 def cumulative_logit_loss(theta, X, Y, w):
-    """Sum over thresholds of separate logistic NLLs of ``1{y <= k}`` (no coupling)."""
+    """Sum over thresholds of separate logistic NLLs of ``b_ik = 1{y_i <= k}`` (no coupling).
+
+    ``-(1/sum w) sum_i w_i sum_k [b_ik log sigma(eta_ik) + (1 - b_ik) log sigma(-eta_ik)]``
+    with ``eta_ik = alpha_k + x_i' beta_k``.
+    """
     n_thresholds = Y.shape[1] - 1
     alpha, beta = unpack(theta, X.shape[1], n_thresholds)
     eta = alpha[None, :] + X @ beta
@@ -315,13 +363,14 @@ def cumulative_logit_loss(theta, X, Y, w):
 
 
 def fit_po(X, Y, w, *, tol: float = 1e-10, max_iter: int = 100):
-    """Proportional-odds MLE by damped Newton from the intercept-only fit."""
+    """Proportional-odds MLE: :func:`newton` on :func:`po_loss` from the intercept-only fit."""
     start = intercept_only(Y, w, 1)[: Y.shape[1] - 1]
     theta0 = jnp.concatenate([start, jnp.zeros(X.shape[1], start.dtype)])
     return newton(partial(po_loss, X=X, Y=Y, w=w), theta0, tol=tol, max_iter=max_iter)
 
 
 def fit_cumulative_logit(X, Y, w, *, tol: float = 1e-10, max_iter: int = 100):
-    """Separate logistic regressions per threshold by damped Newton (block-diagonal H)."""
+    """Separate logistic regressions per threshold: :func:`newton` on
+    :func:`cumulative_logit_loss` (block-diagonal Hessian) from the intercept-only fit."""
     theta0 = intercept_only(Y, w, X.shape[1])
     return newton(partial(cumulative_logit_loss, X=X, Y=Y, w=w), theta0, tol=tol, max_iter=max_iter)

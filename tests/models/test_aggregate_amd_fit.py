@@ -15,19 +15,20 @@ import pytest
 
 import bayesuq
 from bayesuq.models.aggregate import amd_model, draw_xi, fit, simulate_amd
+from bayesuq.precision import computing_in
 
 SETTINGS = {"chains": 2, "draws": 300, "warmup": 300, "progress": False}
 
 
 @pytest.mark.slow
 def test_amd_approx_agrees_with_full_and_covers_the_shift():
-    with jax.enable_x64(True):
-        sim = simulate_amd(n_patients=20, n_patients_ext=60, months=6, step_days=2.0)
+    sim = simulate_amd(n_patients=20, n_patients_ext=60, months=6, step_days=2.0)
+    with computing_in("float64"):
         xi = draw_xi(jax.random.key(0), 300, 2)
-        fits = {
-            mode: fit(amd_model(mode), sim.model_data(mode, xi=xi), seed=1, **SETTINGS)
-            for mode in ("full", "approx")
-        }
+    fits = {
+        mode: fit(amd_model(mode), sim.model_data(mode, xi=xi), seed=1, **SETTINGS)
+        for mode in ("full", "approx")
+    }
     truth = np.asarray(sim.truth["delta"])
     for mode, idata in fits.items():
         assert bayesuq.diagnose(idata).table["r_hat"].max() < 1.05, mode

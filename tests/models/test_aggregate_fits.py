@@ -29,6 +29,7 @@ from bayesuq.models.aggregate import (
     simulate_turnover,
     turnover_model,
 )
+from bayesuq.precision import computing_in
 
 POPULATION = ["mu_a", "sigma_a", "beta", "sigma_y", "delta"]
 MODES = ("exact", "approx", "full", "local")
@@ -72,19 +73,19 @@ def _approx_scalars(idata, *, correct_shift):
 def _fit_all(settings):
     settings = dict(settings)
     J_tilde = settings.pop("J_tilde")
-    with jax.enable_x64(True):
-        sim = simulate_linear()
+    sim = simulate_linear()
+    with computing_in("float64"):  # the xi of the family's float64 (the same values as before)
         xi = draw_xi(jax.random.key(7), J_tilde, 2)
-        fits = {
-            mode: fit(
-                linear_model(mode),
-                sim.model_data(mode, xi=xi),
-                seed=3,
-                progress=False,
-                **settings,
-            )
-            for mode in MODES
-        }
+    fits = {
+        mode: fit(
+            linear_model(mode),
+            sim.model_data(mode, xi=xi),
+            seed=3,
+            progress=False,
+            **settings,
+        )
+        for mode in MODES
+    }
     return sim, fits
 
 
@@ -167,22 +168,25 @@ def test_diagnostics_pass_for_every_mode(linear_fits):
 
 def test_simulation_noise_check_flags_too_small_J_tilde():
     """J_tilde = 20 (for 13 times): chains with independent xi target visibly different
-    posteriors for delta (shift ~ 0.1/sqrt(20) = 1.5 posterior sd), so R-hat flags it."""
-    with jax.enable_x64(True):
-        sim = simulate_linear()
-        idata = fit_with_simulation_noise_check(
-            linear_model("approx"),
-            sim.model_data("exact"),
-            J_tilde=20,
-            chains=4,
-            seed=5,
-            draws=200,
-            warmup=200,
-            chain_method="sequential",
-            progress=False,
-        )
+    posteriors for delta (shift ~ 0.1/sqrt(20) = 1.5 posterior sd), so R-hat flags it.
+    The four chains are the datasets of one nuts_many program (not a loop of fits)."""
+    sim = simulate_linear()
+    idata = fit_with_simulation_noise_check(
+        linear_model("approx"),
+        sim.model_data("exact"),
+        J_tilde=20,
+        chains=4,
+        seed=5,
+        draws=200,
+        warmup=200,
+        progress=False,
+    )
     assert idata.attrs["J_tilde_per_chain"] == "20,40,20,40"
+    assert idata.attrs["inference"] == "nuts" and idata.attrs["datasets"] == 4
+    assert idata.attrs["x64"] == "True"  # the family's float64, no global flag
     assert idata.posterior.sizes["chain"] == 4
+    assert idata.sample_stats["diverging"].dims == ("chain", "draw")
+    assert idata.posterior["mu_a"].dims == ("chain", "draw", "effect")
     assert idata.constant_data["xi"].dims == ("chain", "simulated_patient", "effect")
     report = bayesuq.diagnose(idata, var_names=["delta"])
     assert not report.ok
@@ -203,14 +207,14 @@ def test_cli_writes_summary_and_figures(tmp_path):
 
 @pytest.mark.slow
 def test_approx_agrees_with_exact_strict():
-    with jax.enable_x64(True):
-        sim = simulate_linear()
+    sim = simulate_linear()
+    with computing_in("float64"):
         xi = draw_xi(jax.random.key(7), 20_000, 2)
-        settings = {"chains": 4, "draws": 1000, "warmup": 500, "progress": False}
-        fits = {
-            mode: fit(linear_model(mode), sim.model_data(mode, xi=xi), seed=4, **settings)
-            for mode in ("exact", "approx")
-        }
+    settings = {"chains": 4, "draws": 1000, "warmup": 500, "progress": False}
+    fits = {
+        mode: fit(linear_model(mode), sim.model_data(mode, xi=xi), seed=4, **settings)
+        for mode in ("exact", "approx")
+    }
     approx, exact = _scalars(fits["approx"], POPULATION), _scalars(fits["exact"], POPULATION)
     for label in approx:
         ok, info = _agree(approx[label], exact[label], mean_sd=0.1, sd_rel=0.15, mcse_z=0)
@@ -219,18 +223,17 @@ def test_approx_agrees_with_exact_strict():
 
 @pytest.mark.slow
 def test_simulation_noise_check_passes_adequate_J_tilde():
-    with jax.enable_x64(True):
-        sim = simulate_linear()
-        idata = fit_with_simulation_noise_check(
-            linear_model("approx"),
-            sim.model_data("exact"),
-            J_tilde=5000,
-            chains=4,
-            seed=5,
-            draws=500,
-            warmup=500,
-            progress=False,
-        )
+    sim = simulate_linear()
+    idata = fit_with_simulation_noise_check(
+        linear_model("approx"),
+        sim.model_data("exact"),
+        J_tilde=5000,
+        chains=4,
+        seed=5,
+        draws=500,
+        warmup=500,
+        progress=False,
+    )
     report = bayesuq.diagnose(idata, var_names=POPULATION)
     assert report.ok, str(report)
 
@@ -240,22 +243,22 @@ def test_turnover_approx_covers_delta_and_agrees_with_full():
     """Spec 5.5: approx covers delta = 0.1 and agrees with full; local leaves delta at
     its prior (delta enters only through drug 2, which only the external trial has)."""
     names = ["La0", "Las", "lkappa", "lEmax", "sigma_La0", "sigma_lkappa", "sigma_y", "delta"]
-    with jax.enable_x64(True):
-        sim = simulate_turnover()
+    sim = simulate_turnover()
+    with computing_in("float64"):
         xi = draw_xi(jax.random.key(8), 2000, 2)
-        fits = {
-            mode: fit(
-                turnover_model(mode),
-                sim.model_data(mode, xi=xi),
-                seed=6,
-                chains=4,
-                draws=500,
-                warmup=500,
-                progress=False,
-                target_accept=0.9,
-            )
-            for mode in ("local", "full", "approx")
-        }
+    fits = {
+        mode: fit(
+            turnover_model(mode),
+            sim.model_data(mode, xi=xi),
+            seed=6,
+            chains=4,
+            draws=500,
+            warmup=500,
+            progress=False,
+            target_accept=0.9,
+        )
+        for mode in ("local", "full", "approx")
+    }
     for mode, idata in fits.items():
         assert bayesuq.diagnose(idata, var_names=names).ok, mode
     approx = fits["approx"].posterior["delta"].values.ravel()

@@ -63,6 +63,12 @@ def test_inference_data_contract(demo, tmp_path):
     assert idata.posterior["theta"].dims == ("chain", "draw")
     assert idata.posterior.sizes["chain"] == 1 and idata.posterior.sizes["draw"] == 5000
     assert idata.attrs["seed"] == 3 and idata.attrs["inference_library"] == "bayesuq"
+    assert idata.attrs["inference"] == "martingale" and idata.attrs["estimator"] == "normal"
+    assert "method" not in idata.attrs
+    # the predictive-resampling convergence figure, computed by default
+    assert idata.attrs["convergence_steps"] == 1000
+    assert idata.attrs["convergence_threshold"] == 0.1
+    assert 0 <= idata.attrs["convergence_relative_change"] < 0.1
     report = bayesuq.diagnose(idata)
     assert report.ok and "theta" in report.table.index
     reloaded = bayesuq.load(bayesuq.save(idata, tmp_path / "normal.nc"))
@@ -113,6 +119,15 @@ def test_bootstrap_urn_moments_and_agreement():
     assert p > KS_ALPHA, f"urn (T=4000) and Dirichlet draws differ: KS p-value {p:.2g}"
 
 
+def test_bootstrap_is_tagged_and_runs_without_global_x64():
+    idata = bayesian_bootstrap(np.arange(10.0), draws=50, seed=0)
+    assert idata.attrs["inference"] == "bayesian_bootstrap"
+    assert idata.attrs["estimator"] == "bayesian_bootstrap_dirichlet"
+    assert idata.posterior["statistic"].dtype == np.float32
+    wide = bayesian_bootstrap(np.arange(10.0), draws=50, seed=0, precision="float64")
+    assert wide.posterior["statistic"].dtype == np.float64
+
+
 def test_bootstrap_any_statistic_with_dims():
     data = np.random.default_rng(11).normal(size=(40, 2)) + np.array([0.0, 5.0])
 
@@ -136,6 +151,9 @@ def test_bootstrap_any_statistic_with_dims():
         ({"data": [1.0, np.nan, 2.0]}, "NaN"),
         ({"data": [1.0, 2.0], "method": "urns"}, "method"),
         ({"data": [1.0, 2.0], "draws": 0}, "draws"),
+        ({"data": [1.0, 2.0, 3.0], "statistic": np.mean}, r"statistic\(data, weights\)"),
+        ({"data": [1.0, 2.0, 3.0], "statistic": np.median}, "np.mean is not accepted"),
+        ({"data": [1.0, 2.0, 3.0], "statistic": "mean"}, r"statistic\(data, weights\)"),
     ],
 )
 def test_bootstrap_errors(kwargs, message):
@@ -149,8 +167,36 @@ def test_cli_registers_martingale():
 
 
 @pytest.mark.slow
-def test_cli_runs_the_case_study(tmp_path):
+def test_cli_runs_the_study_from_package_code(tmp_path):
+    """``bayesuq martingale --smoke`` runs package code (no file under case_studies/), in
+    under 30 s once compiled, and lists the baselines it did not run as not run."""
+    import time
+
+    import pandas as pd
+
     from bayesuq.cli import main
 
+    started = time.perf_counter()
     assert main(["martingale", "--smoke", "--out", str(tmp_path)]) == 0
+    seconds = time.perf_counter() - started
     assert (tmp_path / "martingale.png").is_file() and (tmp_path / "summary.csv").is_file()
+    table = pd.read_csv(tmp_path / "summary.csv")
+    baselines = table[table.method.isin(["mixture_nuts", "basis_nuts", "logistic_nuts"])]
+    assert len(baselines) > 0 and (baselines.status == "not run (smoke)").all()
+    assert baselines.value.isna().all()
+    print(f"bayesuq martingale --smoke: {seconds:.1f} s")
+
+
+@pytest.mark.slow
+def test_smoke_moons_does_not_pass_the_copula_off_as_the_baseline():
+    """Smoke mode used to write the copula's probabilities under moons_logistic_nuts_*: two
+    identical rows that looked like a comparison. A baseline that did not run is marked."""
+    from bayesuq.models.martingale.study import NOT_RUN, moons_section
+
+    _, rows = moons_section(smoke=True)
+    table = {(r["method"], r["metric"]): r for r in rows}
+    for metric in ("accuracy", "test_loglik"):
+        assert table[("copula", metric)]["status"] == "ok"
+        assert np.isfinite(table[("copula", metric)]["value"])
+        assert table[("logistic_nuts", metric)]["status"] == NOT_RUN
+        assert np.isnan(table[("logistic_nuts", metric)]["value"])

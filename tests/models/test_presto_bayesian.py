@@ -73,8 +73,29 @@ def test_save_load_round_trip(fitted, tmp_path):
 
 
 def test_bad_scale_is_named():
-    with pytest.raises(ValueError, match="scale: got -1"):
+    with pytest.raises(ValueError, match="scale must be a finite number > 0, got -1"):
         BayesianPresto(scale=-1.0).fit(np.zeros((4, 1)), [0, 1, 2, 2])
+
+
+def test_result_is_built_once_through_the_front_door(fitted):
+    """One inference_data(inference="nuts") call: NUTS's sample_stats and settings kept,
+    the family's additions in place, provenance written once (no attrs patched after)."""
+    idata = fitted[3].idata_
+    assert idata.attrs["inference"] == "nuts" and idata.attrs["estimator"] == "bayesian_presto"
+    assert idata.attrs["prior_scale"] == pytest.approx(BayesianPresto.matching_scale(LAM, N))
+    assert idata.attrs["seed"] == 3 and idata.attrs["chains"] == 2
+    assert float(idata.attrs["sampling_seconds"]) > 0
+    for group in idata.groups():
+        assert getattr(idata, group).attrs == idata.attrs, group
+    assert "diverging" in idata.sample_stats and "p_rare" in idata.posterior_predictive
+
+
+def test_nan_and_unordered_string_labels_are_refused():
+    X = np.random.default_rng(0).normal(size=(6, 1))
+    with pytest.raises(ValueError, match="missing"):
+        BayesianPresto().fit(X, [0.0, 1.0, np.nan, 2.0, 1.0, 0.0])
+    with pytest.raises(ValueError, match="classes="):
+        BayesianPresto().fit(X, ["low", "mid", "high", "high", "mid", "low"])
 
 
 def test_tiny_scale_is_proportional_odds():

@@ -25,6 +25,7 @@ from bayesuq.models.presto import (
     solver,
 )
 from bayesuq.models.presto.penalised import penalty_mask
+from bayesuq.precision import computing_in
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +106,7 @@ def _scipy_objective(X, Y, lam, mask):
 
     def fun(z):
         theta, u, v = split(z)
-        with jax.enable_x64(True):
+        with computing_in("float64"):
             val, grad = jax.value_and_grad(solver.presto_loss)(
                 jnp.asarray(theta), jnp.asarray(X), jnp.asarray(Y), jnp.ones(X.shape[0])
             )
@@ -127,7 +128,7 @@ def test_objective_matches_scipy_and_kkt_hold(small):
     fit = Presto(lam=lam, tol=1e-10).fit(small.X, small.y)
     mask = penalty_mask(3, 3, True)
     fun, _ = _scipy_objective(Xs, Y, lam, mask)
-    with jax.enable_x64(True):
+    with computing_in("float64"):
         theta0 = np.asarray(solver.intercept_only(jnp.asarray(Y), jnp.ones(400), 3))
     z0 = np.concatenate([theta0, np.zeros(2 * int(mask.sum()))])
     bounds = [(None, None)] * theta0.size + [(0, None)] * (2 * int(mask.sum()))
@@ -144,7 +145,7 @@ def test_objective_matches_scipy_and_kkt_hold(small):
     assert ours <= res.fun + 1e-9  # FISTA is at least as good
     # KKT on the standardised scale (tolerance 1e-6).
     theta = np.concatenate([fit.intercept_ + fit.x_mean_ @ fit.coef_, fit.psi_.ravel()])
-    with jax.enable_x64(True):
+    with computing_in("float64"):
         grad = np.asarray(
             jax.grad(solver.presto_loss)(
                 jnp.asarray(theta), jnp.asarray(Xs), jnp.asarray(Y), jnp.ones(400)
@@ -243,10 +244,11 @@ def test_sklearn_api(small):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"penalty": "l3"}, "penalty: got 'l3'"),
-        ({"on_invalid": "ignore"}, "on_invalid: got 'ignore'"),
-        ({"lam": -1.0}, "lam: got -1.0"),
-        ({"cv": 1}, "cv: got 1"),
+        ({"penalty": "l3"}, "penalty must be one of .*got 'l3'"),
+        ({"on_invalid": "ignore"}, "on_invalid must be one of .*got 'ignore'"),
+        ({"lam": -1.0}, "lam must be None or a finite number >= 0, got -1.0"),
+        ({"cv": 1}, "cv must be an integer >= 2, got 1"),
+        ({"precision": "float16"}, "precision must be one of"),
     ],
 )
 def test_bad_arguments_are_named(small, kwargs, match):
@@ -263,3 +265,45 @@ def test_ridge_variant_runs_and_shrinks(small):
     weak = Presto(lam=1e-4, penalty="l2").fit(small.X, small.y)
     strong = Presto(lam=1.0, penalty="l2").fit(small.X, small.y)
     assert np.abs(strong.psi_).sum() < np.abs(weak.psi_).sum()
+
+
+@pytest.mark.parametrize(
+    ("labels", "match"),
+    [
+        (lambda y: np.where(np.arange(y.size) == 7, np.nan, y.astype(float)), "rows \\[7\\]"),
+        (lambda y: np.array(["low", "medium", "high", "extreme"])[y], "pass classes="),
+        (lambda y: pd.Series(pd.Categorical(y)), "unordered"),
+    ],
+    ids=["nan_label", "strings_without_order", "unordered_categorical"],
+)
+def test_labels_that_cannot_be_ordered_are_refused(small, labels, match):
+    """A NaN label used to become a class of its own, and strings were sorted
+    alphabetically (making "medium" the rare class of low < medium < high < extreme)."""
+    for estimator in (Presto(lam=0.01), ProportionalOdds()):
+        with pytest.raises(ValueError, match=match):
+            estimator.fit(small.X, labels(small.y))
+
+
+def test_explicit_class_order_for_string_labels(small):
+    names = np.array(["low", "medium", "high", "extreme"])
+    order = ["low", "medium", "high", "extreme"]
+    fit = Presto(lam=0.01, classes=order).fit(small.X, names[small.y])
+    ref = Presto(lam=0.01).fit(small.X, small.y)
+    assert list(fit.classes_) == order  # the rare class is "extreme", not "medium"
+    np.testing.assert_allclose(fit.predict_proba(small.X), ref.predict_proba(small.X))
+    assert fit.objective(small.X, names[small.y]) == pytest.approx(ref.objective(small.X, small.y))
+    with pytest.raises(ValueError, match=r"labels \['medium'\] are not in classes"):
+        Presto(lam=0.01, classes=["low", "high", "extreme"]).fit(small.X, names[small.y])
+    po = ProportionalOdds(classes=order).fit(small.X, pd.Series(names[small.y]))
+    assert po.classes_[-1] == "extreme"
+
+
+def test_solvers_run_in_float64_without_the_global_flag(small):
+    """The family picks float64 for FISTA (no enable_x64); float32 on request."""
+    import jax
+
+    assert not jax.config.read("jax_enable_x64")
+    fit = Presto(lam=0.01, tol=1e-10).fit(small.X, small.y)
+    assert fit.precision_ == "float64" and np.all(fit.converged_)
+    with pytest.raises(ValueError, match="precision"):
+        ProportionalOdds(precision="double").fit(small.X, small.y)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bayesuq.cli import main
@@ -42,6 +43,23 @@ def test_generator_rejects_invalid_truths_and_missing_classes():
         simulate_sparse_diffs(intercepts=(1.0, 0.0))
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"intercepts": ()}, "at least one threshold"),
+        ({"intercepts": (0.0, np.inf)}, "finite"),
+        ({"n": 3}, "n must be an integer >= 4"),
+        ({"n": 100.5}, "n must be an integer"),
+        ({"p": 0}, "p must be an integer >= 1"),
+        ({"dev_prob": 1.5}, "dev_prob must be a probability"),
+        ({"seed": -1}, "seed must be an integer >= 0"),
+    ],
+)
+def test_generator_refuses_impossible_designs(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        simulate_sparse_diffs(**kwargs)
+
+
 def test_presto_beats_both_baselines_on_sparse_differences():
     """20 replications of the main design: n = 2500, p = 10, pi = 1/2, alpha = (0, 3.5, 5.5).
 
@@ -75,6 +93,14 @@ def test_full_scale_study_paper_settings(design):
     assert summary.loc["Logit", "p_paired_t"] < 0.05, summary
     if design == "sparse":
         assert med["PRESTO"] < med["PO"], summary
+
+
+@pytest.mark.slow
+def test_cli_smoke_mode(tmp_path):
+    """``bayesuq presto --smoke``: a seconds-long run of the same study."""
+    assert main(["presto", "--smoke", "-o", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "mse.csv")
+    assert table.replication.nunique() == 2 and set(table.method) == {"PRESTO", "Logit", "PO"}
 
 
 def test_cli_writes_table_and_figure(tmp_path, capsys):
