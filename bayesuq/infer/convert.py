@@ -15,7 +15,7 @@ import numpy as np
 from numpyro.infer.util import log_likelihood as numpyro_log_likelihood
 
 from bayesuq.infer.data import PreparedData
-from bayesuq.infer.results import clean_attrs, inference_data, provenance  # noqa: F401
+from bayesuq.infer.results import inference_data
 from bayesuq.infer.sites import ModelSites
 
 

@@ -43,7 +43,7 @@ from bayesuq.infer.programs import (
     run,
 )
 from bayesuq.infer.recovery import recover_stuck_chains, repair_starts
-from bayesuq.infer.results import PROVENANCE_KEYS, TIMING_KEYS
+from bayesuq.infer.results import split_attrs
 from bayesuq.infer.sites import ModelAnalysis, analyse_model
 
 KERNELS: dict[str, type] = {"nuts": NutsKernel, "hmc": HmcKernel}
@@ -376,27 +376,19 @@ def _resume(
         state=output.state,
         valid=output.valid,
     )
-    kept = {
-        k: v
-        for k, v in attrs.items()
-        if k not in PROVENANCE_KEYS
-        and k not in ("inference", "seed")
-        and not any(k == f"{t}_seconds" for t in TIMING_KEYS)
-    }
+    kept, previous_timings = split_attrs(attrs)
     kept["draws"] = int(joined.draws[next(iter(joined.draws))].shape[1])
     kept["resumed_draws"] = ",".join(
         filter(None, [str(attrs.get("resumed_draws", "")), str(draws)])
     )
 
-    def previous_seconds(phase: str) -> float:
-        return float(attrs.get(f"{phase}_seconds", 0.0))
-
-    timings = {
-        "setup": previous_seconds("setup") + setup_seconds,
-        "compile": previous_seconds("compile") + compile_seconds,
-        "sampling": previous_seconds("sampling") + sampling_seconds,
-        "total": previous_seconds("total") + time.perf_counter() - started,
+    now = {
+        "setup": setup_seconds,
+        "compile": compile_seconds,
+        "sampling": sampling_seconds,
+        "total": time.perf_counter() - started,
     }
+    timings = {phase: previous_timings.get(phase, 0.0) + s for phase, s in now.items()}
     log_likelihood = "log_likelihood" in previous.groups()
     return _result(
         str(attrs["inference"]),

@@ -142,6 +142,20 @@ def result_attrs(
     return clean_attrs({**base, **(attrs or {})})
 
 
+def split_attrs(attrs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
+    """Split a result's ``attrs`` into its run settings and its timings.
+
+    The inverse of :func:`result_attrs`, for code that rebuilds a result from another
+    (appending draws, adding groups): returns ``(settings, timings)`` where ``settings``
+    holds every key but the tag, the seed, provenance and timings, and ``timings`` maps each
+    phase of :data:`TIMING_KEYS` found to its seconds.
+    """
+    reserved = {"inference", "seed", *PROVENANCE_KEYS, *(f"{t}_seconds" for t in TIMING_KEYS)}
+    settings = {k: v for k, v in attrs.items() if k not in reserved}
+    timings = {t: float(attrs[f"{t}_seconds"]) for t in TIMING_KEYS if f"{t}_seconds" in attrs}
+    return settings, timings
+
+
 def _as_dataset(
     group: str,
     values: Any,

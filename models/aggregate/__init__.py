@@ -16,75 +16,40 @@ data: an application in drug development", Ann. Appl. Stat. 12(3), 2018.
 * :func:`noise_study`, :func:`noise_band`: simulation noise of the approximation.
 """
 
-from bayesuq.models.aggregate.amd import (
-    AMD_TRUTH,
-    amd_concentration,
-    amd_design,
-    amd_model,
-    amd_trajectory,
-    simulate_amd,
-)
-from bayesuq.models.aggregate.cli import add_cli
-from bayesuq.models.aggregate.data import LIKELIHOODS, Simulation
-from bayesuq.models.aggregate.external import external_likelihood
-from bayesuq.models.aggregate.fitting import (
-    chain_designs,
-    fit,
-    fit_with_simulation_noise_check,
-)
-from bayesuq.models.aggregate.likelihood import (
-    check_simulation_size,
-    draw_xi,
-    mvn_average_loglik,
-    simulate_trajectories,
-    simulated_mvn_logpdf,
-)
-from bayesuq.models.aggregate.linear import (
-    LINEAR_TRUTH,
-    linear_average_logliks,
-    linear_exact_loglik,
-    linear_model,
-    linear_trajectory,
-    simulate_linear,
-)
-from bayesuq.models.aggregate.noise import NoiseStudy, noise_band, noise_study
-from bayesuq.models.aggregate.turnover import (
-    TURNOVER_TRUTH,
-    simulate_turnover,
-    turnover_model,
-    turnover_trajectory,
-)
+from bayesuq.lazy import lazy_exports
 
-__all__ = [
-    "AMD_TRUTH",
-    "LIKELIHOODS",
-    "LINEAR_TRUTH",
-    "TURNOVER_TRUTH",
-    "NoiseStudy",
-    "Simulation",
-    "add_cli",
-    "amd_concentration",
-    "amd_design",
-    "amd_model",
-    "amd_trajectory",
-    "chain_designs",
-    "check_simulation_size",
-    "draw_xi",
-    "external_likelihood",
-    "fit",
-    "fit_with_simulation_noise_check",
-    "linear_average_logliks",
-    "linear_exact_loglik",
-    "linear_model",
-    "linear_trajectory",
-    "mvn_average_loglik",
-    "noise_band",
-    "noise_study",
-    "simulate_amd",
-    "simulate_linear",
-    "simulate_trajectories",
-    "simulate_turnover",
-    "simulated_mvn_logpdf",
-    "turnover_model",
-    "turnover_trajectory",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "AMD_TRUTH": ".amd",
+        "LIKELIHOODS": ".data",
+        "LINEAR_TRUTH": ".linear",
+        "NoiseStudy": ".noise",
+        "Simulation": ".data",
+        "TURNOVER_TRUTH": ".turnover",
+        "amd_concentration": ".amd",
+        "amd_design": ".amd",
+        "amd_model": ".amd",
+        "amd_trajectory": ".amd",
+        "chain_designs": ".fitting",
+        "check_simulation_size": ".likelihood",
+        "draw_xi": ".likelihood",
+        "external_likelihood": ".external",
+        "fit": ".fitting",
+        "fit_with_simulation_noise_check": ".fitting",
+        "linear_average_logliks": ".linear",
+        "linear_exact_loglik": ".linear",
+        "linear_model": ".linear",
+        "linear_trajectory": ".linear",
+        "mvn_average_loglik": ".likelihood",
+        "noise_band": ".noise",
+        "noise_study": ".noise",
+        "simulate_amd": ".amd",
+        "simulate_linear": ".linear",
+        "simulate_trajectories": ".likelihood",
+        "simulate_turnover": ".turnover",
+        "simulated_mvn_logpdf": ".likelihood",
+        "turnover_model": ".turnover",
+        "turnover_trajectory": ".turnover",
+    },
+)

@@ -24,7 +24,7 @@ import numpy as np
 
 import bayesuq
 from bayesuq.infer.arguments import check_int
-from bayesuq.infer.results import PROVENANCE_KEYS, TIMING_KEYS, inference_data
+from bayesuq.infer.results import inference_data, split_attrs
 from bayesuq.models.aggregate.likelihood import check_simulation_size, draw_xi
 from bayesuq.precision import computing_in, resolve_precision
 
@@ -180,19 +180,15 @@ def _per_xi_chains(fits, model, data, xi, mask, J_tilde, seed, started) -> az.In
     constant = {
         k: np.asarray(v) for k, v in data.items() if v is not None and k not in fits.sites.observed
     }
-    skip = {*PROVENANCE_KEYS, "inference", "seed", *(f"{t}_seconds" for t in TIMING_KEYS)}
-    timings = {
-        t: float(fits.attrs[f"{t}_seconds"])
-        for t in ("compile", "sampling")
-        if f"{t}_seconds" in fits.attrs
-    }
+    settings, timings = split_attrs(fits.attrs)
+    timings.pop("total", None)
     sizes = np.asarray(mask).sum(axis=1).astype(int)
     return inference_data(
         inference="nuts",
         seed=seed,
         timings={**timings, "total": time.perf_counter() - started},
         attrs={
-            **{k: v for k, v in fits.attrs.items() if k not in skip},
+            **settings,
             "chains": int(xi.shape[0]),
             "J_tilde": J_tilde,
             "J_tilde_per_chain": ",".join(map(str, sizes)),

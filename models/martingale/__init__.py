@@ -18,45 +18,27 @@ predictive-resampling convergence figures ``attrs["convergence_relative_change"]
 ``attrs["convergence_threshold"]``.
 """
 
-from bayesuq.models.martingale.bandwidth import BandwidthWarning
-from bayesuq.models.martingale.bootstrap import (
-    bayesian_bootstrap,
-    dirichlet_weights,
-    polya_urn_weights,
-    weighted_mean,
-)
-from bayesuq.models.martingale.cli import add_cli
-from bayesuq.models.martingale.conditional import CopulaClassifier, CopulaRegression
-from bayesuq.models.martingale.density import CopulaDensity
-from bayesuq.models.martingale.engine import (
-    convergence_trace,
-    martingale_result,
-    predictive_resample,
-)
-from bayesuq.models.martingale.normal import (
-    normal_demo_data,
-    normal_exact,
-    normal_martingale_posterior,
-)
-from bayesuq.models.martingale.study import high_dim_gmm_data, run_study, toy_gmm_data
+from bayesuq.lazy import lazy_exports
 
-__all__ = [
-    "BandwidthWarning",
-    "CopulaClassifier",
-    "CopulaDensity",
-    "CopulaRegression",
-    "add_cli",
-    "bayesian_bootstrap",
-    "convergence_trace",
-    "dirichlet_weights",
-    "high_dim_gmm_data",
-    "martingale_result",
-    "normal_demo_data",
-    "normal_exact",
-    "normal_martingale_posterior",
-    "polya_urn_weights",
-    "predictive_resample",
-    "run_study",
-    "toy_gmm_data",
-    "weighted_mean",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "BandwidthWarning": ".bandwidth",
+        "CopulaClassifier": ".conditional",
+        "CopulaDensity": ".density",
+        "CopulaRegression": ".conditional",
+        "bayesian_bootstrap": ".bootstrap",
+        "convergence_trace": ".engine",
+        "dirichlet_weights": ".bootstrap",
+        "high_dim_gmm_data": ".study",
+        "martingale_result": ".engine",
+        "normal_demo_data": ".normal",
+        "normal_exact": ".normal",
+        "normal_martingale_posterior": ".normal",
+        "polya_urn_weights": ".bootstrap",
+        "predictive_resample": ".engine",
+        "run_study": ".study",
+        "toy_gmm_data": ".study",
+        "weighted_mean": ".bootstrap",
+    },
+)

@@ -4,62 +4,39 @@ Kim, M. and Hospedales, T. (2024), "A Hierarchical Bayesian Model for Few-Shot M
 Learning", ICLR 2024 (arXiv:2306.09702). See ``docs/metalearn.md``.
 """
 
-from bayesuq.models.metalearn.cli import add_cli
-from bayesuq.models.metalearn.estimator import NIWMeta, vi_posterior
-from bayesuq.models.metalearn.evaluate import classification_metrics, regression_metrics
-from bayesuq.models.metalearn.hierarchical import fit_hierarchical, linear_gaussian_model
-from bayesuq.models.metalearn.likelihood import Likelihood
-from bayesuq.models.metalearn.maml import MAML
-from bayesuq.models.metalearn.niw import (
-    NIW,
-    expected_kl,
-    expected_log_det,
-    expected_precision,
-    niw_kl,
-    niw_mode,
-    sample_niw,
-)
-from bayesuq.models.metalearn.protonet import NearestCentroid, ProtoNet
-from bayesuq.models.metalearn.study import DIGITS, SINE, StudySettings, digits_study, sine_study
-from bayesuq.models.metalearn.tasks import (
-    Episodes,
-    TaskSampler,
-    digits_fewshot,
-    linear_gaussian_network,
-    linear_gaussian_tasks,
-    sine_line_function,
-    sine_line_tasks,
-)
+from bayesuq.lazy import lazy_exports
 
-__all__ = [
-    "DIGITS",
-    "MAML",
-    "NIW",
-    "SINE",
-    "Episodes",
-    "Likelihood",
-    "NIWMeta",
-    "NearestCentroid",
-    "ProtoNet",
-    "StudySettings",
-    "TaskSampler",
-    "add_cli",
-    "classification_metrics",
-    "digits_fewshot",
-    "digits_study",
-    "expected_kl",
-    "expected_log_det",
-    "expected_precision",
-    "fit_hierarchical",
-    "linear_gaussian_model",
-    "linear_gaussian_network",
-    "linear_gaussian_tasks",
-    "niw_kl",
-    "niw_mode",
-    "regression_metrics",
-    "sample_niw",
-    "sine_line_function",
-    "sine_line_tasks",
-    "sine_study",
-    "vi_posterior",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "DIGITS": ".study",
+        "Episodes": ".tasks",
+        "Likelihood": ".likelihood",
+        "MAML": ".maml",
+        "NIW": ".niw",
+        "NIWMeta": ".estimator",
+        "NearestCentroid": ".protonet",
+        "ProtoNet": ".protonet",
+        "SINE": ".study",
+        "StudySettings": ".study",
+        "TaskSampler": ".tasks",
+        "classification_metrics": ".evaluate",
+        "digits_fewshot": ".tasks",
+        "digits_study": ".study",
+        "expected_kl": ".niw",
+        "expected_log_det": ".niw",
+        "expected_precision": ".niw",
+        "fit_hierarchical": ".hierarchical",
+        "linear_gaussian_model": ".hierarchical",
+        "linear_gaussian_network": ".tasks",
+        "linear_gaussian_tasks": ".tasks",
+        "niw_kl": ".niw",
+        "niw_mode": ".niw",
+        "regression_metrics": ".evaluate",
+        "sample_niw": ".niw",
+        "sine_line_function": ".tasks",
+        "sine_line_tasks": ".tasks",
+        "sine_study": ".study",
+        "vi_posterior": ".estimator",
+    },
+)

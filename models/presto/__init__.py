@@ -4,29 +4,22 @@ Faletto, G. and Bien, J. (2023), "Predicting Rare Events by Shrinking Towards Pr
 Odds", ICML, PMLR 202:9547-9602. See ``docs/presto.md``.
 """
 
-from bayesuq.models.presto.bayesian import BayesianPresto, presto_model
-from bayesuq.models.presto.cli import add_cli
-from bayesuq.models.presto.estimators import CumulativeLogit, ProportionalOdds
-from bayesuq.models.presto.penalised import Presto, presto_batch_rare_probs
-from bayesuq.models.presto.simulate import (
-    SimulatedData,
-    simulate_dense_diffs,
-    simulate_sparse_diffs,
-)
-from bayesuq.models.presto.study import plot_study, simulation_study, summarise_study
+from bayesuq.lazy import lazy_exports
 
-__all__ = [
-    "BayesianPresto",
-    "CumulativeLogit",
-    "Presto",
-    "ProportionalOdds",
-    "SimulatedData",
-    "add_cli",
-    "plot_study",
-    "presto_batch_rare_probs",
-    "presto_model",
-    "simulate_dense_diffs",
-    "simulate_sparse_diffs",
-    "simulation_study",
-    "summarise_study",
-]
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "BayesianPresto": ".bayesian",
+        "CumulativeLogit": ".estimators",
+        "Presto": ".penalised",
+        "ProportionalOdds": ".estimators",
+        "SimulatedData": ".simulate",
+        "plot_study": ".study",
+        "presto_batch_rare_probs": ".penalised",
+        "presto_model": ".bayesian",
+        "simulate_dense_diffs": ".simulate",
+        "simulate_sparse_diffs": ".simulate",
+        "simulation_study": ".study",
+        "summarise_study": ".study",
+    },
+)

@@ -36,7 +36,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 import bayesuq
 from bayesuq.data.scaling import standardise
 from bayesuq.infer.arguments import check_choice, check_int, check_open_unit, check_positive
-from bayesuq.infer.results import PROVENANCE_KEYS, TIMING_KEYS, inference_data
+from bayesuq.infer.results import inference_data, split_attrs
 from bayesuq.models.presto.estimators import encode_ordinal, finalize_probs, threshold_labels
 from bayesuq.models.presto.likelihood import class_log_probs, class_probs
 from bayesuq.precision import computing_in, resolve_precision
@@ -236,15 +236,7 @@ class BayesianPresto(BaseEstimator):
             beta=(("chain", "draw", "feature", "threshold"), beta),
             intercept=(("chain", "draw", "threshold"), intercept),
         )
-        run = {
-            k: v
-            for k, v in fit.attrs.items()
-            if k not in (*PROVENANCE_KEYS, "inference", "seed", "arviz_version")
-            and k not in {f"{t}_seconds" for t in TIMING_KEYS}
-        }
-        timings = {
-            t: float(fit.attrs[f"{t}_seconds"]) for t in TIMING_KEYS if f"{t}_seconds" in fit.attrs
-        }
+        run, timings = split_attrs(fit.attrs)
         groups = {g: getattr(fit, g) for g in fit.groups() if g not in ("posterior",)}
         self.idata_ = inference_data(
             inference="nuts",
