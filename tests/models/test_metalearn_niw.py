@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.stats
-from conftest import assert_moment
+from tolerances import assert_moment
 
 from bayesuq.models.metalearn.episode import _surrogate_expectation, local_posterior
 from bayesuq.models.metalearn.niw import (

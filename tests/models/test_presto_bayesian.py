@@ -116,3 +116,16 @@ def test_tiny_scale_is_proportional_odds():
         sd = post[name].std(("chain", "draw")).values
         z = np.abs(mean - mle) / sd
         assert np.all(z < 0.5), (name, z)
+
+
+def test_a_second_fit_on_same_shaped_data_compiles_nothing(fitted):
+    """The program cache keys on the model's content: a new estimator's new closure hits it."""
+    from bayesuq.infer import programs
+
+    data, X, y, bayes = fitted
+    before = programs.PROGRAMS.compiles
+    again = BayesianPresto(
+        scale=bayes.scale, first_scale=bayes.first_scale, chains=2, draws=400, warmup=400, seed=4
+    ).fit(X.iloc[::-1].reset_index(drop=True), y.iloc[::-1].reset_index(drop=True))
+    assert programs.PROGRAMS.compiles == before
+    assert again.idata_.attrs["compile_seconds"] == 0.0
