@@ -420,6 +420,14 @@ def run_suite(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
                 for row in rows:
                     print(f"[{name}] {row.row} ...", flush=True)
                     result = measure(name, row, args, settings)
+                    if "failed" in result and row.engine == "stan":
+                        # httpstan occasionally answers with a malformed reply on a busy
+                        # machine; a second cold build (fresh cache) usually succeeds
+                        print(f"[{name}] {row.row}: {_short(result)}; retrying", flush=True)
+                        fresh = {k: f"{v}-retry" for k, v in row.env.items()}
+                        result = measure(
+                            name, PlannedRow(row.row, "stan", (), fresh), args, settings
+                        )
                     results["rows"] = [
                         r for r in results["rows"] if (r["posterior"], r["row"]) != (name, row.row)
                     ]
@@ -567,7 +575,7 @@ def report(results: Mapping[str, Any], names: Sequence[str] | None = None) -> st
     ratios = ratio_rows(rows, names)
     engines = [e for e in RATIO_ENGINES if any(r["engine"] == e for r in ratios)]
     runs = results.get("runs", [])
-    loads = [r["load_average"] for r in results["rows"] if "load_average" in r]
+    loads = [float(r["load_average"].split(",")[0]) for r in results["rows"] if "load_average" in r]
     lines = [
         "Ratios to Stan (above 1: better than Stan), per posterior and engine: `cold` = ESS "
         "per second of time to result in a new process with empty caches (Stan: C++ build "
