@@ -621,6 +621,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     parser.add_argument("--before", help="source tree of the bayesuq to compare ('before')")
     parser.add_argument("--results", type=Path, default=Path("results/suite.json"))
+    parser.add_argument(
+        "--merge", type=Path, nargs="+", default=[], help="more results files for the report"
+    )
     parser.add_argument("--fresh", action="store_true", help="re-measure rows already saved")
     parser.add_argument("--report-only", action="store_true", help="tables from --results")
     parser.add_argument("--write-docs", type=Path, help="replace the suite section of this file")
@@ -659,7 +662,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(describe_machine(), flush=True)
         results = run_suite(args, settings)
-    text = report(results)
+    for path in args.merge:  # rows measured by other runs (a row here wins)
+        other = load_results(path)
+        have = {(r["posterior"], r["row"]) for r in results["rows"]}
+        results = {
+            "rows": results["rows"]
+            + [r for r in other["rows"] if (r["posterior"], r["row"]) not in have],
+            "runs": results["runs"] + other["runs"],
+        }
+    text = report(
+        results, [n for n in suite.SUITE if any(r["posterior"] == n for r in results["rows"])]
+    )
     print(text)
     if args.write_docs:
         replace_marked_section(args.write_docs, DOCS_SECTION, text)

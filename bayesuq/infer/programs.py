@@ -35,7 +35,7 @@ import numpy as np
 import numpyro
 from numpyro.infer.util import ParamInfo
 
-from bayesuq.infer import batching, kernels
+from bayesuq.infer import adaptation, batching, kernels
 from bayesuq.infer import init as initialisation
 from bayesuq.infer.batching import batch_over
 from bayesuq.infer.compilation import (
@@ -58,7 +58,10 @@ PROGRAMS = ProgramCache()
 """In-process cache of compiled programs, keyed by content (see the module docstring)."""
 
 # Code that shapes the compiled programs: part of their on-disk cache key.
-_DRIVER_MODULES = [Path(__file__), *(Path(m.__file__) for m in (initialisation, batching, kernels))]
+_DRIVER_MODULES = [
+    Path(__file__),
+    *(Path(m.__file__) for m in (initialisation, batching, kernels, adaptation)),
+]
 
 
 class SamplerConfig(NamedTuple):
@@ -206,18 +209,20 @@ def build_programs(
     key = _disk_key(analysis, data, config, layout) if layout.serialisable else None
     init_key, chunk_key = (key and f"{key}-{part}" for part in ("init", "chunk"))
     init_loaded, chunk_loaded = load_cached(init_key), load_cached(chunk_key)
-    if init_loaded is not None and chunk_loaded is not None:
-        (init_program, (state_shape, _)), (chunk_program, _) = init_loaded, chunk_loaded
-        return Programs(init=init_program, chunk=chunk_program, state_shape=state_shape)
-    init_one, chunk_one = one_chain_functions(model, data, config, analysis.z_template)
-    init_fn, chunk_fn = layout.batch(init_one, chunk_one)
-    keys, *init_args = layout.init_arguments(analysis.z_template, data)
-    shape = batch_shape(config)
-    key_shape = jax.ShapeDtypeStruct(keys.shape[len(shape) :], keys.dtype)
-    init_program, (state_shape, _) = compile_cached(
-        split_keys_inside(init_fn, shape), (key_shape, *init_args), key=init_key
-    )
-    chunk_program, _ = compile_cached(chunk_fn, (state_shape, init_args[-1]), key=chunk_key)
+    if init_loaded is None or chunk_loaded is None:  # build what is missing
+        init_one, chunk_one = one_chain_functions(model, data, config, analysis.z_template)
+        init_fn, chunk_fn = layout.batch(init_one, chunk_one)
+        keys, *init_args = layout.init_arguments(analysis.z_template, data)
+        shape = batch_shape(config)
+        key_shape = jax.ShapeDtypeStruct(keys.shape[len(shape) :], keys.dtype)
+        if init_loaded is None:
+            init_loaded = compile_cached(
+                split_keys_inside(init_fn, shape), (key_shape, *init_args), key=init_key
+            )
+        if chunk_loaded is None:
+            state_shape = init_loaded[1][0]
+            chunk_loaded = compile_cached(chunk_fn, (state_shape, init_args[-1]), key=chunk_key)
+    (init_program, (state_shape, _)), (chunk_program, _) = init_loaded, chunk_loaded
     return Programs(init=init_program, chunk=chunk_program, state_shape=state_shape)
 
 
