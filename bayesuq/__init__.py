@@ -3,21 +3,16 @@
 Every engine returns an :class:`arviz.InferenceData`; :func:`diagnose`, :func:`save`,
 :func:`load` and :func:`report` work on all of them.
 
-The public names are imported on first use (PEP 562), so ``import bayesuq`` and the
-``bayesuq`` command start fast; the persistent compilation cache is switched on when the
-first engine is imported.
+The public names, and ``__version__``, are looked up on first use (PEP 562), so
+``import bayesuq`` and the ``bayesuq`` command start fast (``importlib.metadata`` alone
+costs more than the rest of the import); the persistent compilation cache is switched on
+when the first engine is imported.
 """
 
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-
-try:
-    __version__ = version("bayesuq")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
 
 _EXPORTS = {
     "Diagnostics": "bayesuq.diagnostics.checks",
@@ -39,7 +34,19 @@ _EXPORTS = {
 __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bayesuq")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0.0.0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = value = _version()
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'bayesuq' has no attribute {name!r}")
@@ -49,4 +56,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | {"__version__"})

@@ -42,32 +42,36 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _harness import (
+    ChildFailed,
+    child_environment,
+    emit_result,
+    fmt,
+    load_average,
+    machine_description,
+    markdown_table,
+    min_bulk_ess,
+    package_versions,
+    run_child,
+    safe_ratio,
+    start_jax,
+    timed,
+)
 
 PROCESS_START = time.perf_counter()
-RESULT_MARKER = "BENCH_RESULT "
 ENGINES = ("numpyro", "bayesuq", "stan")
 BASELINE = "numpyro"
 CHILD_TIMEOUT_S = 3600
-COMPILE_EVENTS = frozenset(
-    {
-        "/jax/core/compile/jaxpr_trace_duration",
-        "/jax/core/compile/jaxpr_to_mlir_module_duration",
-        "/jax/core/compile/backend_compile_duration",
-    }
-)
-CACHE_HIT_EVENT = "/jax/compilation_cache/cache_hits"
 REPORTED_PACKAGES = (
     "bayesuq",
     "jax",
@@ -112,25 +116,16 @@ QUICK = Settings(chains=2, draws=300, warmup=300)
 # Stan.
 
 
-def eight_schools_numpyro(sigma: Any, y: Any = None) -> None:
-    """Non-centred eight schools model in NumPyro.
+def eight_schools_model() -> Callable[..., None]:
+    """The non-centred eight schools model of :mod:`bayesuq.data` (imported lazily).
 
-    Parameters
-    ----------
-    sigma
-        Known standard errors of the school effects, shape ``(J,)``.
-    y
-        Observed school effects, shape ``(J,)``; ``None`` to simulate them.
+    ``bayesuq.data.examples`` imports JAX and NumPyro but nothing of ``bayesuq.infer``, so
+    importing it does not switch on bayesuq's persistent compilation cache: plain-NumPyro
+    children keep the cache configuration their environment gives them.
     """
-    import numpyro
-    import numpyro.distributions as dist
+    from bayesuq.data.examples import eight_schools_noncentered
 
-    mu = numpyro.sample("mu", dist.Normal(0.0, 5.0))
-    tau = numpyro.sample("tau", dist.HalfCauchy(5.0))
-    with numpyro.plate("school", sigma.shape[0]):
-        theta_tilde = numpyro.sample("theta_tilde", dist.Normal(0.0, 1.0))
-        theta = numpyro.deterministic("theta", mu + tau * theta_tilde)
-        numpyro.sample("y", dist.Normal(theta, sigma), obs=y)
+    return eight_schools_noncentered
 
 
 EIGHT_SCHOOLS_STAN = """
@@ -142,32 +137,32 @@ data {
 parameters {
   real mu;
   real<lower=0> tau;
-  vector[J] theta_tilde;
+  vector[J] eta;
 }
 transformed parameters {
-  vector[J] theta = mu + tau * theta_tilde;
+  vector[J] theta = mu + tau * eta;
 }
 model {
   mu ~ normal(0, 5);
   tau ~ cauchy(0, 5);
-  theta_tilde ~ normal(0, 1);
+  eta ~ normal(0, 1);
   y ~ normal(theta, sigma);
 }
 """
 
 
 def eight_schools_data() -> dict[str, np.ndarray]:
-    """The eight schools data (Rubin, 1981).
+    """The eight schools data (Rubin, 1981) from :func:`bayesuq.data.load_eight_schools`.
 
     Returns
     -------
     dict
         ``y`` and ``sigma`` as float arrays of length 8.
     """
-    return {
-        "y": np.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0]),
-        "sigma": np.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0]),
-    }
+    from bayesuq.data.loaders import load_eight_schools
+
+    frame = load_eight_schools()
+    return {k: frame[k].to_numpy(dtype=float) for k in ("y", "sigma")}
 
 
 def eight_schools_sizes(data: Mapping[str, np.ndarray]) -> dict[str, int]:
@@ -251,8 +246,9 @@ class BenchModel:
     ----------
     name
         Name used on the command line and in the output.
-    numpyro_model
-        NumPyro model, called as ``numpyro_model(**data)``.
+    load_model
+        Returns the NumPyro model, called as ``model(**data)`` (imported lazily, in the
+        child that samples it).
     stan_code
         The same model in the Stan language.
     make_data
@@ -265,7 +261,7 @@ class BenchModel:
     """
 
     name: str
-    numpyro_model: Callable[..., None]
+    load_model: Callable[[], Callable[..., None]]
     stan_code: str
     make_data: Callable[[], dict[str, np.ndarray]]
     stan_sizes: Callable[[Mapping[str, np.ndarray]], dict[str, int]]
@@ -275,15 +271,15 @@ class BenchModel:
 MODELS: dict[str, BenchModel] = {
     "eight_schools": BenchModel(
         name="eight_schools",
-        numpyro_model=eight_schools_numpyro,
+        load_model=eight_schools_model,
         stan_code=EIGHT_SCHOOLS_STAN,
         make_data=eight_schools_data,
         stan_sizes=eight_schools_sizes,
-        parameters=("mu", "tau", "theta_tilde"),
+        parameters=("mu", "tau", "eta"),
     ),
     "logistic": BenchModel(
         name="logistic",
-        numpyro_model=logistic_numpyro,
+        load_model=lambda: logistic_numpyro,
         stan_code=LOGISTIC_STAN,
         make_data=logistic_data,
         stan_sizes=logistic_sizes,
@@ -342,121 +338,6 @@ class Measurement:
         return safe_ratio(self.min_ess, self.total_s)
 
 
-@dataclass(frozen=True)
-class RunTiming:
-    """Outcome of :meth:`JaxCompileMeter.measure`.
-
-    Attributes
-    ----------
-    result
-        What the measured function returned.
-    wall_s
-        Wall time of the call.
-    compile_s
-        Wall time JAX spent tracing, lowering and compiling during the call.
-    cache_hits
-        Programs loaded from the persistent compilation cache during the call.
-    """
-
-    result: Any
-    wall_s: float
-    compile_s: float
-    cache_hits: int
-
-
-def safe_ratio(numerator: float, denominator: float) -> float:
-    """``numerator / denominator``, or NaN when the denominator is not positive."""
-    return numerator / denominator if denominator > 0 else float("nan")
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    """Call ``fn()`` and return its result and the wall time it took, in seconds."""
-    start = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - start
-
-
-def union_seconds(spans: Iterable[tuple[float, float]]) -> float:
-    """Total length of the union of ``(start, end)`` intervals.
-
-    Examples
-    --------
-    >>> union_seconds([(0.0, 2.0), (1.0, 3.0), (5.0, 6.0)])
-    4.0
-    """
-    total, reach = 0.0, float("-inf")
-    for start, end in sorted(spans):
-        if end > reach:
-            total += end - max(start, reach)
-            reach = end
-    return total
-
-
-class JaxCompileMeter:
-    """Record the time JAX spends compiling, from its ``jax.monitoring`` time spans.
-
-    JAX reports a time span for every jaxpr trace, MLIR lowering and XLA compilation
-    (including loading an executable from the persistent cache). Spans of nested programs
-    overlap, so the union of the spans is taken.
-    """
-
-    def __init__(self) -> None:
-        import jax.monitoring
-
-        self._spans: list[tuple[float, float]] = []
-        self._cache_hits = 0
-        jax.monitoring.register_event_time_span_listener(self._on_span)
-        jax.monitoring.register_event_listener(self._on_event)
-
-    def _on_span(self, event: str, start: float, end: float, **_: Any) -> None:
-        if event in COMPILE_EVENTS:
-            self._spans.append((start, end))
-
-    def _on_event(self, event: str, **_: Any) -> None:
-        if event == CACHE_HIT_EVENT:
-            self._cache_hits += 1
-
-    def measure(self, fn: Callable[[], Any]) -> RunTiming:
-        """Call ``fn()`` and return its result with wall time and compile time."""
-        first_span, hits = len(self._spans), self._cache_hits
-        result, wall_s = timed(fn)
-        return RunTiming(
-            result=result,
-            wall_s=wall_s,
-            compile_s=union_seconds(self._spans[first_span:]),
-            cache_hits=self._cache_hits - hits,
-        )
-
-
-def min_bulk_ess(idata: Any, parameters: Sequence[str]) -> float:
-    """Minimum bulk ESS over every element of the given posterior variables.
-
-    Parameters
-    ----------
-    idata
-        ``arviz.InferenceData`` with a posterior group of dims ``(chain, draw, ...)``.
-    parameters
-        Names of the posterior variables to include.
-
-    Returns
-    -------
-    float
-    """
-    import arviz as az
-
-    ess = az.ess(idata, var_names=list(parameters), method="bulk")
-    return float(min(float(ess[name].min()) for name in parameters))
-
-
-def start_jax() -> JaxCompileMeter:
-    """Install the compile meter and initialise the backend outside any measurement."""
-    import jax.numpy as jnp
-
-    meter = JaxCompileMeter()
-    jnp.zeros(1).block_until_ready()
-    return meter
-
-
 def run_numpyro(model: BenchModel, settings: Settings) -> Measurement:
     """Sample with plain NumPyro, twice on the same ``MCMC`` object.
 
@@ -482,7 +363,7 @@ def run_numpyro(model: BenchModel, settings: Settings) -> Measurement:
     data = model.make_data()
     meter = start_jax()
     mcmc = MCMC(
-        NUTS(model.numpyro_model, target_accept_prob=0.8, max_tree_depth=10),
+        NUTS(model.load_model(), target_accept_prob=0.8, max_tree_depth=10),
         num_warmup=settings.warmup,
         num_samples=settings.draws,
         num_chains=settings.chains,
@@ -572,11 +453,12 @@ def run_bayesuq(model: BenchModel, settings: Settings) -> Measurement:
     import bayesuq
 
     data = model.make_data()
+    numpyro_model = model.load_model()
     meter = start_jax()
 
     def fit(seed: int) -> Any:
         return bayesuq.nuts(
-            model.numpyro_model,
+            numpyro_model,
             data,
             chains=settings.chains,
             draws=settings.draws,
@@ -676,14 +558,10 @@ def child_main(model_name: str, engine: str, settings: Settings) -> None:
     """Measure one engine on one model and print the result as a marked JSON line."""
     measurement = RUNNERS[engine](MODELS[model_name], settings)
     measurement.extra["process_s"] = time.perf_counter() - PROCESS_START
-    print(RESULT_MARKER + json.dumps(asdict(measurement)), flush=True)
+    emit_result(asdict(measurement))
 
 
 # --------------------------------------------------------------------------- parent
-
-
-class ChildFailed(RuntimeError):
-    """A measurement subprocess exited with an error or printed no result."""
 
 
 @dataclass(frozen=True)
@@ -709,14 +587,6 @@ def settings_args(settings: Settings) -> list[str]:
     ]
 
 
-def child_environment(updates: Mapping[str, str]) -> dict[str, str]:
-    """This process's environment without any cache settings, plus ``updates``."""
-    cleared = {"JAX_COMPILATION_CACHE_DIR", "BAYESUQ_CACHE_DIR"}
-    env = {k: v for k, v in os.environ.items() if k not in cleared}
-    env.update(updates)
-    return env
-
-
 def spawn_child(model: str, run: PlannedRun, settings: Settings) -> Measurement:
     """Run one measurement in a fresh Python process.
 
@@ -738,21 +608,10 @@ def spawn_child(model: str, run: PlannedRun, settings: Settings) -> Measurement:
     ChildFailed
         With the tail of the child's output, if it failed.
     """
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", model]
-    cmd += ["--engine", run.engine, *settings_args(settings)]
-    proc = subprocess.run(
-        cmd,
-        capture_output=True,
-        text=True,
-        env=child_environment(run.env),
-        timeout=CHILD_TIMEOUT_S,
-        check=False,
-    )
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_MARKER)]
-    if proc.returncode != 0 or not lines:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
-        raise ChildFailed(f"`{' '.join(cmd)}` exited with {proc.returncode}:\n{tail}")
-    measurement = Measurement(**json.loads(lines[-1][len(RESULT_MARKER) :]))
+    argv = [str(Path(__file__).resolve()), "--child", model]
+    argv += ["--engine", run.engine, *settings_args(settings)]
+    result = run_child(argv, env=child_environment(run.env), timeout=CHILD_TIMEOUT_S)
+    measurement = Measurement(**result)
     measurement.label = run.label
     return measurement
 
@@ -863,26 +722,6 @@ def measure_with_retry(
 
 
 # --------------------------------------------------------------------------- reporting
-
-
-def fmt(value: float | int | str | None, digits: int = 2) -> str:
-    """Format a number for a table; ``None`` and NaN become ``n/a``."""
-    if value is None or isinstance(value, str):
-        return "n/a" if value is None else value
-    return "n/a" if np.isnan(value) else f"{value:.{digits}f}"
-
-
-def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """Render a GitHub-flavoured Markdown table with aligned columns."""
-    rows = [list(r) for r in rows]
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
-
-    def line(cells: Sequence[str]) -> str:
-        padded = (str(c).ljust(w) for c, w in zip(cells, widths, strict=True))
-        return "| " + " | ".join(padded) + " |"
-
-    separator = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(headers), separator, *(line(r) for r in rows)])
 
 
 def results_table(results: Sequence[Measurement]) -> str:
@@ -1028,29 +867,6 @@ def bayesuq_check_table(results: Sequence[Measurement]) -> str:
     return markdown_table(headers, rows)
 
 
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages involved (read without importing them)."""
-    versions = {}
-    for name in REPORTED_PACKAGES:
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def machine_description() -> dict[str, Any]:
-    """Platform, processor count and Python version of this machine."""
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "jax_platforms": os.environ.get("JAX_PLATFORMS", "(default)"),
-        "load_average": load_average(),
-    }
-
-
 EXPLANATION = """\
 How to read this:
 * compile  = time before sampling can start, JAX engines: wall time JAX spent tracing,
@@ -1069,11 +885,6 @@ How to read this:
   on the same MCMC object; bayesuq: a second bayesuq.nuts call). Stan's "2nd process"
   figure is a second stan.build served from httpstan's on-disk cache.
 * Every row ran in its own fresh process, once: expect run-to-run noise of 10% or more."""
-
-
-def load_average() -> str:
-    """The 1, 5 and 15 minute load averages, as text (other processes add noise)."""
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def print_report(results: Sequence[Measurement], settings: Settings) -> list[dict[str, Any]]:
@@ -1095,7 +906,7 @@ def print_report(results: Sequence[Measurement], settings: Settings) -> list[dic
     print()
     print(f"Settings: {asdict(settings)}, target_accept=0.8, max_tree_depth=10, diagonal mass")
     print(f"Machine: {machine_description()}")
-    print(f"Versions: {package_versions()}")
+    print(f"Versions: {package_versions(REPORTED_PACKAGES)}")
     print(f"Load average (1, 5, 15 min) at the end: {load_average()}")
     for title, table in sections:
         print(f"\n{title}\n{table}")
@@ -1111,7 +922,7 @@ def figures_json(
         "command": " ".join(["python", *sys.argv]),
         "settings": asdict(settings),
         "machine": machine_description(),
-        "versions": package_versions(),
+        "versions": package_versions(REPORTED_PACKAGES),
         "results": [
             {
                 **asdict(m),

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 
@@ -33,6 +32,7 @@ import jax
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
+from _harness import describe_machine, timed
 from numpyro.infer import MCMC, NUTS, Predictive
 
 X = np.linspace(-1.0, 1.0, 10)
@@ -61,12 +61,14 @@ def numpyro_loop(ys: np.ndarray) -> tuple[float, float, float]:
         jit_model_args=True,
         progress_bar=False,
     )
-    start = time.perf_counter()
-    for i, y in enumerate(ys):
-        mcmc.run(jax.random.PRNGKey(i), X, y)  # positional: jit_model_args traces them
-        mcmc.get_samples()["mu"].block_until_ready()
+
+    def fit_all() -> None:
+        for i, y in enumerate(ys):
+            mcmc.run(jax.random.PRNGKey(i), X, y)  # positional: jit_model_args traces them
+            mcmc.get_samples()["mu"].block_until_ready()
+
     # NumPyro 0.22 on jax 0.10 re-compiles on every run: compile and sampling are mixed.
-    return float("nan"), float("nan"), time.perf_counter() - start
+    return float("nan"), float("nan"), timed(fit_all)[1]
 
 
 def bayesuq_loop(ys: np.ndarray) -> tuple[float, float, float]:
@@ -93,17 +95,17 @@ def bayesuq_loop(ys: np.ndarray) -> tuple[float, float, float]:
 def bayesuq_batched(ys: np.ndarray) -> tuple[float, float, float]:
     from bayesuq.infer.many import nuts_many
 
-    start = time.perf_counter()
-    fits = nuts_many(
-        regression,
-        {"x": X, "y": ys},
-        batched=["y"],
-        chains=CHAINS,
-        warmup=WARMUP,
-        draws=DRAWS,
-        progress=False,
+    fits, total = timed(
+        lambda: nuts_many(
+            regression,
+            {"x": X, "y": ys},
+            batched=["y"],
+            chains=CHAINS,
+            warmup=WARMUP,
+            draws=DRAWS,
+            progress=False,
+        )
     )
-    total = time.perf_counter() - start
     return fits.attrs["compile_seconds"], fits.attrs["sampling_seconds"], total
 
 
@@ -119,8 +121,7 @@ def main() -> None:
     args = parser.parse_args()
     ys = simulate(args.sims, seed=0)
     print(
-        f"{args.sims} datasets, {CHAINS} chains x ({WARMUP} + {DRAWS}); "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"{args.sims} datasets, {CHAINS} chains x ({WARMUP} + {DRAWS}); {describe_machine()}; "
         f"JAX {jax.__version__} on {jax.default_backend()}"
     )
     n_base = min(args.baseline_sims, args.sims)

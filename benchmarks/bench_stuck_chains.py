@@ -19,6 +19,7 @@ import warnings
 
 import jax
 import numpy as np
+from _harness import describe_machine
 from numpyro.infer import MCMC, NUTS
 
 import bayesuq
@@ -77,6 +78,7 @@ def main() -> None:
         "bayesuq (default)": lambda seed: bayesuq_stuck(y, seed, recover=True),
     }
     print(f"ARMA(1,1), T=300, phi=0.999, theta=-0.8; {SETTINGS}; seeds 0-{args.seeds - 1}")
+    print(describe_machine())
     print(f"{'engine':24s} {'stuck chains':>13s} {'wall [s]':>9s}  details")
     for name, run in engines.items():
         start = time.perf_counter()

@@ -6,17 +6,21 @@ sampling itself. Two caches remove most of it:
 * in-process, :class:`ProgramCache` keeps the compiled programs of a model keyed by the
   sampler configuration and the shapes and dtypes of the data, so refitting the same model
   to new data of the same shape neither re-traces nor recompiles;
-* across processes, JAX's persistent compilation cache (enabled by
-  :func:`enable_compilation_cache` when bayesuq is imported) stores compiled executables on
-  disk, and :func:`compile_cached` stores the *traced* programs (serialised with
-  ``jax.export``) beside them, keyed by a fingerprint of the model's log density; a second
-  process then neither traces nor compiles the sampler, it only loads both.
+* across processes, :func:`compile_cached` stores each compiled program's XLA executable
+  (``jax.experimental.serialize_executable``) under ``bayesuq-programs/`` in the cache
+  directory, keyed by a fingerprint of the model's log density and everything else that
+  shapes the program; a second process loads the executable and neither traces, lowers nor
+  compiles the sampler (:func:`load_cached`). A program that cannot be serialised that way
+  (one with hoisted constants) is stored traced instead (``jax.export``) and compiled
+  from that form through JAX's persistent compilation cache, which
+  :func:`enable_compilation_cache` switches on when the engines are imported.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -30,6 +34,7 @@ from bayesuq.io import atomic_write
 
 _CACHE_ENV = "BAYESUQ_CACHE_DIR"
 _EXPORT_SUFFIX = ".jaxexport"
+_EXECUTABLE_SUFFIX = ".xla"
 
 
 def default_cache_dir() -> Path:
@@ -123,52 +128,103 @@ def jaxpr_fingerprint(fn: Callable, *example_args: Any) -> str:
     return fingerprint(str(closed.jaxpr), *closed.consts)
 
 
-def _traced_program_dir() -> Path | None:
+def _program_dir() -> Path | None:
     directory = jax.config.jax_compilation_cache_dir
     return Path(directory) / "bayesuq-programs" if directory else None
 
 
-def _store(exported: jax.export.Exported, path: Path) -> None:
-    """Write a serialised program atomically; a cache that cannot be written is skipped."""
-    payload = exported.serialize()
+def _write(path: Path, payload: bytes) -> None:
+    """Write a cache entry atomically; a cache that cannot be written is skipped."""
     try:
         atomic_write(path, lambda partial: partial.write_bytes(payload))
     except OSError:
         pass
 
 
+def output_shapes(compiled: jax.stages.Compiled) -> Any:
+    """The abstract outputs of a compiled program, a pytree of ``jax.ShapeDtypeStruct``."""
+    return jax.tree.map(lambda out: jax.ShapeDtypeStruct(out.shape, out.dtype), compiled.out_info)
+
+
+def _load_executable(path: Path) -> jax.stages.Compiled | None:
+    from jax.experimental.serialize_executable import deserialize_and_load
+
+    try:
+        serialized, in_tree, out_tree = pickle.loads(path.read_bytes())
+        return deserialize_and_load(serialized, in_tree, out_tree)
+    except Exception:  # written by another jaxlib, damaged, or a type that moved: rebuild
+        return None
+
+
+def _store_executable(compiled: jax.stages.Compiled, path: Path) -> bool:
+    """Store the executable and its argument/output trees; False if it cannot be serialised."""
+    from jax.experimental.serialize_executable import serialize
+
+    try:
+        payload = pickle.dumps(serialize(compiled))
+    except Exception:  # hoisted constants, or an executable that cannot be serialised
+        return False
+    _write(path, payload)
+    return True
+
+
+def _load_exported(path: Path) -> jax.stages.Compiled | None:
+    try:
+        exported = jax.export.deserialize(bytearray(path.read_bytes()))
+    except Exception:  # written by another JAX version, or damaged: trace again
+        return None
+    avals = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in exported.in_avals]
+    args, kwargs = jax.tree.unflatten(exported.in_tree, avals)
+    return jax.jit(exported.call).lower(*args, **kwargs).compile()
+
+
+def load_cached(key: str | None) -> tuple[jax.stages.Compiled, Any] | None:
+    """The program stored under ``key`` by :func:`compile_cached`, or ``None``.
+
+    A stored executable is loaded as it is: no tracing, lowering or XLA compilation. A
+    program stored in traced form is lowered and compiled (the XLA step usually hits JAX's
+    persistent cache).
+
+    Returns
+    -------
+    (compiled program, abstract outputs) or None
+    """
+    directory = _program_dir()
+    if key is None or directory is None:
+        return None
+    compiled = None
+    executable, exported = (directory / f"{key}{s}" for s in (_EXECUTABLE_SUFFIX, _EXPORT_SUFFIX))
+    if executable.is_file():
+        compiled = _load_executable(executable)
+    if compiled is None and exported.is_file():
+        compiled = _load_exported(exported)
+    return None if compiled is None else (compiled, output_shapes(compiled))
+
+
 def compile_cached(
     fn: Callable, example_args: tuple, *, key: str | None
 ) -> tuple[jax.stages.Compiled, Any]:
-    """Compile ``fn`` for ``example_args``, re-using its traced form from disk when possible.
+    """Compile ``fn`` for ``example_args`` (arrays or ``jax.ShapeDtypeStruct``) and store it.
 
-    With a ``key`` (which must identify everything ``fn`` computes) and the persistent
-    cache enabled, the traced program is serialised with ``jax.export`` on first use and
-    deserialised afterwards, so no Python tracing happens in later processes; XLA
-    compilation of the (identical) module then hits the persistent compilation cache.
+    With a ``key`` (which must identify everything ``fn`` computes) and the cache enabled,
+    a program already stored under ``key`` is loaded (:func:`load_cached`); otherwise ``fn``
+    is traced, lowered and compiled once and its executable is stored for later processes
+    (in traced form, ``jax.export``, when the executable cannot be serialised).
 
     Returns
     -------
     (compiled program, abstract outputs as a pytree of ``jax.ShapeDtypeStruct``)
     """
-    directory = _traced_program_dir()
-    if key is None or directory is None:
-        compiled = compile_ahead(fn, *example_args)
-        return compiled, jax.eval_shape(fn, *example_args)
-    path = directory / f"{key}{_EXPORT_SUFFIX}"
-    exported = None
-    if path.is_file():
-        try:
-            exported = jax.export.deserialize(bytearray(path.read_bytes()))
-        except Exception:  # written by another JAX version, or damaged: trace again
-            exported = None
-    if exported is None:
-        exported = jax.export.export(jax.jit(fn))(*example_args)
-        _store(exported, path)
-    outputs = jax.tree.unflatten(
-        exported.out_tree, [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in exported.out_avals]
-    )
-    return compile_ahead(exported.call, *example_args), outputs
+    loaded = load_cached(key)
+    if loaded is not None:
+        return loaded
+    directory = _program_dir()
+    compiled = compile_ahead(fn, *example_args)
+    if key is not None and directory is not None:
+        if not _store_executable(compiled, directory / f"{key}{_EXECUTABLE_SUFFIX}"):
+            exported = jax.export.export(jax.jit(fn))(*example_args)
+            _write(directory / f"{key}{_EXPORT_SUFFIX}", exported.serialize())
+    return compiled, output_shapes(compiled)
 
 
 def register_state_types(*types_and_names: tuple[type, str]) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import jax.numpy as jnp
+import jax
 import numpy as np
 import pandas as pd
 
@@ -108,7 +108,9 @@ def _to_array(name: str, value: Any) -> Any:
             f"data[{name!r}] contains {bad.size} non-finite value(s) (NaN or inf), first at "
             f"flat index {int(bad[0])}; drop or impute them before fitting"
         )
-    return jnp.asarray(arr)
+    # jnp.asarray would compile a conversion program in every new process; the cast in
+    # NumPy to JAX's canonical dtype and a transfer give the same array without one.
+    return jax.device_put(np.asarray(arr, dtype=jax.dtypes.canonicalize_dtype(arr.dtype)))
 
 
 def _labelled(value: Any) -> bool:

@@ -14,6 +14,8 @@ The algorithms are NumPyro's (``numpyro.infer.hmc.hmc``): NUTS with multinomial 
 sampling (Hoffman & Gelman 2014, JMLR 15; Betancourt 2017, arXiv:1701.02434) and static
 HMC (Neal 2011, "MCMC using Hamiltonian dynamics", Handbook of MCMC, ch. 5), both with
 dual-averaging step size and Welford mass-matrix adaptation (Stan's windowed schedule).
+NUTS also offers ``adaptation="fisher"``: the same transition with nutpie's gradient-based
+diagonal mass-matrix adaptation (:mod:`bayesuq.infer.adaptation`).
 """
 
 from __future__ import annotations
@@ -28,14 +30,25 @@ import jax.numpy as jnp
 from numpyro.infer.hmc import HMCState, hmc
 from numpyro.infer.hmc_util import HMCAdaptState
 
+from bayesuq.infer.adaptation import (
+    FisherAdaptState,
+    FisherNutsState,
+    Moments,
+    fisher_nuts_functions,
+)
 from bayesuq.infer.compilation import register_state_types
 
 register_state_types(
     (HMCState, "numpyro.HMCState"),
     (HMCAdaptState, "numpyro.HMCAdaptState"),
+    (FisherNutsState, "bayesuq.FisherNutsState"),
+    (FisherAdaptState, "bayesuq.FisherAdaptState"),
+    (Moments, "bayesuq.Moments"),
 )
 
 DenseMass = bool | tuple[tuple[str, ...], ...]
+ADAPTATIONS = ("stan", "fisher")
+"""Mass-matrix adaptations of :class:`NutsKernel`."""
 
 
 class Kernel(Protocol):
@@ -86,14 +99,25 @@ class NutsKernel:
         Maximum tree depth ``d`` (at most ``2**d - 1`` leapfrog steps per iteration).
     dense_mass
         ``False`` (diagonal), ``True`` (dense) or blocks of site names (block-dense).
+    adaptation
+        ``"stan"``: Stan's windowed adaptation (NumPyro's); ``"fisher"``: nutpie's
+        gradient-based diagonal adaptation (:mod:`bayesuq.infer.adaptation`; diagonal
+        mass only).
     """
 
     target_accept: float = 0.8
     max_tree_depth: int = 10
     dense_mass: DenseMass = False
+    adaptation: str = "stan"
     name: str = "nuts"
 
     def functions(self, potential_fn_gen: Callable) -> tuple[Callable, Callable]:
+        if self.adaptation == "fisher":
+            return fisher_nuts_functions(
+                potential_fn_gen,
+                target_accept=self.target_accept,
+                max_tree_depth=self.max_tree_depth,
+            )
         init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
 
         def init(position, key, warmup, arrays):
@@ -114,6 +138,8 @@ class NutsKernel:
 
     def statistics(self, state: Any) -> dict[str, jax.Array]:
         """NUTS statistics; tree depth from the leapfrog count, ``floor(log2 n) + 1``."""
+        if isinstance(state, FisherNutsState):
+            state = state.nuts
         stats = _common_statistics(state)
         depth = jnp.floor(jnp.log2(jnp.maximum(state.num_steps, 1))).astype(jnp.int32) + 1
         stats["tree_depth"] = depth
@@ -125,6 +151,7 @@ class NutsKernel:
             "target_accept": self.target_accept,
             "max_tree_depth": self.max_tree_depth,
             "dense_mass": _dense_mass_attr(self.dense_mass),
+            "adaptation": self.adaptation,
         }
 
 

@@ -33,6 +33,7 @@ from bayesuq.infer.compilation import fingerprint
 from bayesuq.infer.convert import compute_log_likelihood, fit_result
 from bayesuq.infer.data import PreparedData, prepare_data
 from bayesuq.infer.kernels import HmcKernel, Kernel, NutsKernel
+from bayesuq.infer.keys import seed_keys
 from bayesuq.infer.loop import chunk_length
 from bayesuq.infer.programs import (
     ChainLayout,
@@ -226,7 +227,7 @@ def sample_posterior(
     )
 
     run_start = time.perf_counter()
-    key_run, key_repair, key_recover = jax.random.split(jax.random.PRNGKey(seed), 3)
+    key_run, key_repair, key_recover = seed_keys(seed, 3)  # NumPy: no eager JAX compile
     start = starting_values(model, prepared, analysis.z_template, chains, init)
     output = run(
         programs, key_run, start, prepared.arrays, config, progress=progress, desc="sampling"

@@ -3,8 +3,9 @@
 For a model, its data shapes and a :class:`SamplerConfig`, two programs are compiled ahead
 of time, with the data as *arguments* (refitting data of the same shape reuses them):
 
-* ``init(keys, fixed, mask, arrays) -> (state, valid)``: per chain, the best of a few
-  uniform(-2, 2) starting points (:mod:`bayesuq.infer.init`) and the kernel's initial state;
+* ``init(key, fixed, mask, arrays) -> (state, valid)``: the key split into one per chain,
+  then per chain the best of a few uniform(-2, 2) starting points
+  (:mod:`bayesuq.infer.init`) and the kernel's initial state;
 * ``chunk(state, arrays) -> (state, (draws, stats))``: ``lax.scan`` of ``chunk``
   transitions, collecting the constrained draws (latent and deterministic sites) and the
   kernel's statistics.
@@ -13,9 +14,12 @@ A *layout* maps the one-chain functions over chains (``vmap``, ``shard_map`` ove
 or ``lax.map``; :class:`ChainLayout`) or over datasets and chains (``bayesuq.infer.many``).
 Programs are cached by content: in process by the model's fingerprint (one abstract trace,
 :func:`bayesuq.infer.sites.analyse_model`), the configuration and the data signature; on
-disk as ``jax.export`` artefacts under the same key plus the driver's source and library
-versions, next to JAX's persistent XLA cache. :func:`run` drives the programs in chunks with
-a progress bar.
+disk as serialised XLA executables under the same key plus the driver's source and library
+versions (:func:`bayesuq.infer.compilation.compile_cached`). A later process that fits the
+same model loads both executables: after the abstract trace it neither traces, lowers nor
+compiles anything, and its first eager JAX operation is the init program itself (the
+per-chain keys are split inside it). :func:`run` drives the programs in chunks with a
+progress bar.
 """
 
 from __future__ import annotations
@@ -31,19 +35,21 @@ import numpy as np
 import numpyro
 from numpyro.infer.util import ParamInfo
 
-from bayesuq.infer import batching, kernels
+from bayesuq.infer import adaptation, batching, kernels
 from bayesuq.infer import init as initialisation
 from bayesuq.infer.batching import batch_over
 from bayesuq.infer.compilation import (
     ProgramCache,
     compile_cached,
     fingerprint,
+    load_cached,
     string_keys,
     tuple_keys,
 )
 from bayesuq.infer.data import PreparedData
 from bayesuq.infer.density import postprocess_fn_gen, potential_fn_gen
 from bayesuq.infer.kernels import Kernel
+from bayesuq.infer.keys import seed_keys
 from bayesuq.infer.loop import run_in_chunks
 from bayesuq.infer.sites import ModelAnalysis
 from bayesuq.precision import x64_enabled
@@ -52,7 +58,10 @@ PROGRAMS = ProgramCache()
 """In-process cache of compiled programs, keyed by content (see the module docstring)."""
 
 # Code that shapes the compiled programs: part of their on-disk cache key.
-_DRIVER_MODULES = [Path(__file__), *(Path(m.__file__) for m in (initialisation, batching, kernels))]
+_DRIVER_MODULES = [
+    Path(__file__),
+    *(Path(m.__file__) for m in (initialisation, batching, kernels, adaptation)),
+]
 
 
 class SamplerConfig(NamedTuple):
@@ -66,6 +75,11 @@ class SamplerConfig(NamedTuple):
     chunk: int
     datasets: int = 0  # > 0: the programs also map over this many datasets
     batched: tuple[str, ...] = ()  # data entries with a leading dataset axis
+
+
+def batch_shape(config: SamplerConfig) -> tuple[int, ...]:
+    """The leading batch axes of the programs: ``(chains,)`` or ``(datasets, chains)``."""
+    return (config.datasets, config.chains) if config.datasets else (config.chains,)
 
 
 @dataclass(frozen=True)
@@ -105,7 +119,7 @@ class ChainLayout:
         )
 
     def init_arguments(self, z_template: Any, data: PreparedData) -> tuple:
-        keys = jax.random.split(jax.random.PRNGKey(0), self.chains)
+        keys = seed_keys(0, self.chains)
         fixed, mask = initialisation.no_fixed_values(z_template, self.chains)
         return keys, fixed, mask, data.arrays
 
@@ -171,6 +185,19 @@ def _disk_key(
     )
 
 
+def split_keys_inside(init_fn: Callable, shape: tuple[int, ...]) -> Callable:
+    """``init(key, ...)`` that splits one key into ``shape`` keys and calls ``init_fn(keys, ...)``.
+
+    ``jax.random.split(key, shape)`` inside the program gives the keys the caller would
+    have split, without an eager JAX operation (a small compilation) before it.
+    """
+
+    def init(key, fixed, mask, arrays):
+        return init_fn(jax.random.split(key, shape), fixed, mask, arrays)
+
+    return init
+
+
 def build_programs(
     model: Callable,
     data: PreparedData,
@@ -178,15 +205,24 @@ def build_programs(
     config: SamplerConfig,
     layout: Layout,
 ) -> Programs:
-    """Trace (or load traced), lower and compile the init and chunk programs."""
-    init_one, chunk_one = one_chain_functions(model, data, config, analysis.z_template)
-    init_fn, chunk_fn = layout.batch(init_one, chunk_one)
-    init_args = layout.init_arguments(analysis.z_template, data)
+    """Load the init and chunk programs from disk, or trace, lower, compile and store them."""
     key = _disk_key(analysis, data, config, layout) if layout.serialisable else None
-    init_program, (state_shape, _) = compile_cached(init_fn, init_args, key=key and f"{key}-init")
-    chunk_program, _ = compile_cached(
-        chunk_fn, (state_shape, init_args[-1]), key=key and f"{key}-chunk"
-    )
+    init_key, chunk_key = (key and f"{key}-{part}" for part in ("init", "chunk"))
+    init_loaded, chunk_loaded = load_cached(init_key), load_cached(chunk_key)
+    if init_loaded is None or chunk_loaded is None:  # build what is missing
+        init_one, chunk_one = one_chain_functions(model, data, config, analysis.z_template)
+        init_fn, chunk_fn = layout.batch(init_one, chunk_one)
+        keys, *init_args = layout.init_arguments(analysis.z_template, data)
+        shape = batch_shape(config)
+        key_shape = jax.ShapeDtypeStruct(keys.shape[len(shape) :], keys.dtype)
+        if init_loaded is None:
+            init_loaded = compile_cached(
+                split_keys_inside(init_fn, shape), (key_shape, *init_args), key=init_key
+            )
+        if chunk_loaded is None:
+            state_shape = init_loaded[1][0]
+            chunk_loaded = compile_cached(chunk_fn, (state_shape, init_args[-1]), key=chunk_key)
+    (init_program, (state_shape, _)), (chunk_program, _) = init_loaded, chunk_loaded
     return Programs(init=init_program, chunk=chunk_program, state_shape=state_shape)
 
 
@@ -235,8 +271,7 @@ def run(
     outputs lead with the layout's batch axes, ``(chain, draw, ...)`` or
     ``(dataset, chain, draw, ...)``.
     """
-    batch_shape = (config.datasets, config.chains) if config.datasets else (config.chains,)
-    state, valid = programs.init(jax.random.split(key, batch_shape), *start, arrays)
+    state, valid = programs.init(key, *start, arrays)
     valid = np.asarray(valid)
     if not valid.all():
         return RunOutput({}, {}, None, valid)

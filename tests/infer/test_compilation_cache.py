@@ -42,8 +42,8 @@ def test_second_process_loads_programs_and_gives_identical_draws(tmp_path):
         ).stdout
         for _ in range(2)
     ]
-    exported = sorted(p.name.split("-")[-1] for p in (tmp_path / "bayesuq-programs").iterdir())
-    assert exported == ["chunk.jaxexport", "init.jaxexport"]
+    stored = sorted(p.name.split("-")[-1] for p in (tmp_path / "bayesuq-programs").iterdir())
+    assert stored == ["chunk.xla", "init.xla"]
     assert runs[0] == runs[1]
 
 

@@ -64,8 +64,9 @@ def test_data_not_a_mapping():
 
 def test_shape_mismatch_names_the_site_and_both_shapes():
     with pytest.raises(
-        ValueError, match=r"observed site 'y' has a value of shape \(4,\) but its distribution "
-        r"has shape \(3,\).*do not broadcast"
+        ValueError,
+        match=r"observed site 'y' has a value of shape \(4,\) but its distribution "
+        r"has shape \(3,\).*do not broadcast",
     ):
         bayesuq.nuts(model, {"x": np.arange(3.0), "y": np.ones(4)}, **FAST)
 
@@ -188,8 +189,14 @@ def test_dense_mass_blocks_are_honoured():
         numpyro.sample("y", dist.Normal(b, 1.0), obs=y)
 
     idata = bayesuq.nuts(
-        three, {"y": np.array(0.3)}, dense_mass=[("a", "b")], chains=1, draws=20, warmup=50,
-        progress=False, seed=1,
+        three,
+        {"y": np.array(0.3)},
+        dense_mass=[("a", "b")],
+        chains=1,
+        draws=20,
+        warmup=50,
+        progress=False,
+        seed=1,
     )
     names = {
         idata.sampler_state[v].attrs["path"]

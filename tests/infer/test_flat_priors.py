@@ -36,8 +36,14 @@ def test_flat_prior_regression_matches_the_analytic_posterior():
     x = np.column_stack([np.ones(n), mom_hs, mom_iq, mom_hs * mom_iq])
     y = x @ np.array([1.0, 0.5, -0.3, 0.2]) + rng.normal(0, 0.8, n)
     idata = bayesuq.nuts(
-        flat_regression, {"x": x, "y": y}, chains=4, draws=1000, warmup=500, seed=2,
-        progress=False, chain_method="vectorized",
+        flat_regression,
+        {"x": x, "y": y},
+        chains=4,
+        draws=1000,
+        warmup=500,
+        seed=2,
+        progress=False,
+        chain_method="vectorized",
     )
     assert bayesuq.diagnose(idata).ok
     beta_hat, rss = np.linalg.lstsq(x, y, rcond=None)[:2]
@@ -62,7 +68,13 @@ def triangle(n=0):
 def test_a_bound_that_depends_on_another_parameter_is_transformed_correctly(engine):
     """Uniform on the triangle: E a = E b = 1/3, var 1/18, cov(a, b) = -1/36; b < 1 - a."""
     idata = engine(
-        triangle, {}, chains=4, draws=1000, warmup=500, seed=5, progress=False,
+        triangle,
+        {},
+        chains=4,
+        draws=1000,
+        warmup=500,
+        seed=5,
+        progress=False,
         chain_method="vectorized",
     )
     a = idata.posterior["a"].values.ravel()

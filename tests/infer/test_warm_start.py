@@ -1,0 +1,67 @@
+"""A second process that fits a model an earlier one fitted: one abstract trace, nothing lowered.
+
+The first process traces, lowers and compiles the init and chunk programs and stores their
+executables; the second one traces the model once (``analyse_model``: sites and the
+fingerprint that keys the cache), loads both executables and compiles nothing, not even a
+small eager operation (the seed's keys come from NumPy, the chains' keys are split inside
+the init program).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+CHILD = """
+import json
+import jax, jax.monitoring, numpy as np, numpyro, numpyro.distributions as dist
+import bayesuq
+
+events = []
+jax.monitoring.register_event_duration_secs_listener(lambda event, _, **k: events.append(event))
+calls = []
+
+def model(y):
+    calls.append(1)
+    mu = numpyro.sample("mu", dist.Normal(0.0, 3.0))
+    sigma = numpyro.sample("sigma", dist.HalfNormal(2.0))
+    with numpyro.plate("obs", y.shape[0]):
+        numpyro.sample("y", dist.Normal(mu, sigma), obs=y)
+
+y = np.linspace(-1.0, 2.0, 6).astype(np.float32)
+jax.numpy.zeros(1).block_until_ready()  # the backend starts outside the count
+events.clear()
+idata = bayesuq.nuts(model, {"y": y}, chains=2, draws=30, warmup=30, seed=3,
+                     chain_method="vectorized", progress=False)
+count = lambda word: sum(word in e for e in events)
+print(json.dumps({
+    "model_calls": len(calls),
+    "traces": count("jaxpr_trace"),
+    "lowerings": count("jaxpr_to_mlir"),
+    "compiles": count("backend_compile"),
+    "mu": idata.posterior["mu"].values.tolist(),
+}))
+"""
+
+
+def _run(env: dict[str, str]) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_second_process_traces_the_model_once_and_lowers_nothing(tmp_path):
+    env = {**os.environ, "BAYESUQ_CACHE_DIR": str(tmp_path)}
+    first, second = _run(env), _run(env)
+    assert first["lowerings"] >= 2 and first["compiles"] >= 2  # init and chunk programs
+    assert second["model_calls"] == 1, second  # analyse_model's abstract trace only
+    assert second["traces"] == 1, second
+    assert second["lowerings"] == 0 and second["compiles"] == 0, second
+    np.testing.assert_array_equal(first["mu"], second["mu"])
+    stored = sorted(p.name.rsplit("-", 1)[-1] for p in (tmp_path / "bayesuq-programs").iterdir())
+    assert stored == ["chunk.xla", "init.xla"]
