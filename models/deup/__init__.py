@@ -1,0 +1,1 @@
+"""DEUP: direct epistemic uncertainty prediction (Lahlou et al., TMLR 2023)."""
