@@ -80,7 +80,10 @@ def _multi_optima(x: jax.Array) -> jax.Array:
 
 
 def _levi_n13(x: jax.Array) -> jax.Array:
-    """Negated Levi N.13: ``-[sin^2(3 pi u) + (u-1)^2 (1 + sin^2(3 pi v)) + (v-1)^2 (1 + sin^2(2 pi v))]``."""
+    """Negated Levi N.13.
+
+    ``-[sin^2(3 pi u) + (u-1)^2 (1 + sin^2(3 pi v)) + (v-1)^2 (1 + sin^2(2 pi v))]``.
+    """
     u, v = x[..., 0], x[..., 1]
     return -(
         jnp.sin(3.0 * math.pi * u) ** 2

@@ -794,7 +794,7 @@ def optimize(
 
 
 def run_settings(s: SMOSettings, *, seeds: int, seed: int, progress: bool = False):
-    """Run the programs of ``s`` for ``seeds`` seeds and assemble the result (see :func:`optimize`)."""
+    """Run the programs of ``s`` for ``seeds`` seeds; the result of :func:`optimize`."""
     import xarray as xr
 
     t0 = time.perf_counter()
