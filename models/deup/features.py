@@ -14,10 +14,12 @@ features, by name:
     smoothed by one Gaussian fitted to ``D`` (``alpha = 0.3``), MinMax-scaled over the
     domain sample and ``D``;
 ``"variance"``
-    the latent variance ``V(x; D)`` of an exact GP fitted to ``D``, MinMax-scaled over a
-    fixed domain sample (the paper's SMO runs used ``("x", "variance")``);
-``"log_variance"``
-    ``log V(x; D)``, unscaled (the paper's TuRBO runs);
+    ``log V(x; D)``, the log latent variance of an exact GP fitted to ``D``, MinMax-scaled
+    over a fixed domain sample;
+``"raw_variance"``
+    ``V(x; D)`` itself, MinMax-scaled over the domain sample (the paper's SMO runs used
+    ``("x", "raw_variance")``: the authors' variance feature is not logged there; their
+    TuRBO runs used the unscaled log variance);
 ``"distance"``
     the Euclidean distance to the nearest training input.
 
@@ -47,7 +49,7 @@ __all__ = [
     "features",
 ]
 
-FEATURES = ("x", "seen", "density", "variance", "log_variance", "distance")
+FEATURES = ("x", "seen", "density", "variance", "raw_variance", "distance")
 """The feature names (see the module docstring)."""
 
 SEEN_TOLERANCE = 1e-5
@@ -77,7 +79,7 @@ def feature_width(names: tuple[str, ...], d: int) -> int:
 
 def needs_gp(names: tuple[str, ...]) -> bool:
     """Whether the features use the GP's variance."""
-    return "variance" in names or "log_variance" in names
+    return "variance" in names or "raw_variance" in names
 
 
 def domain_sample(lower, upper, *, points: int = 1000, seed: int = 0) -> np.ndarray:
@@ -106,6 +108,7 @@ class FeatureModel(NamedTuple):
     mask: jax.Array  # (N,)
     gp: GPPosterior | None  # GP on D, for the variance features
     variance_range: jax.Array  # (2,) min and max of V over the domain sample
+    log_variance_range: jax.Array  # (2,) min and max of log V over the domain sample
     density_range: jax.Array  # (2,) min and max of log density over domain and D
     gauss_mean: jax.Array  # (d,)
     gauss_chol: jax.Array  # (d, d)
@@ -150,7 +153,7 @@ def feature_model(
     X, mask
         Inputs of ``D`` (``(N, d)``) and which rows are valid.
     gp
-        The GP fitted on ``D`` (for ``"variance"``/``"log_variance"``), else ``None``.
+        The GP fitted on ``D`` (for ``"variance"``/``"raw_variance"``), else ``None``.
     domain
         ``(M, d)`` fixed domain sample for the MinMax scalings.
     """
@@ -165,16 +168,20 @@ def feature_model(
         mask=mask,
         gp=gp,
         variance_range=jnp.zeros(2, X.dtype),
+        log_variance_range=jnp.zeros(2, X.dtype),
         density_range=jnp.zeros(2, X.dtype),
         gauss_mean=mean,
         gauss_chol=jnp.linalg.cholesky(cov),
     )
-    if "variance" in names:
+    if needs_gp(names):
         if gp is None:
-            raise ValueError("the 'variance' feature needs a GP")
+            raise ValueError("the variance features need a GP")
         _, var = gp.predict(domain)
         var = jnp.maximum(var, _VARIANCE_FLOOR)
-        fm = fm._replace(variance_range=jnp.stack([jnp.min(var), jnp.max(var)]))
+        fm = fm._replace(
+            variance_range=jnp.stack([jnp.min(var), jnp.max(var)]),
+            log_variance_range=jnp.log(jnp.stack([jnp.min(var), jnp.max(var)])),
+        )
     if "density" in names:
         on_domain = jax.vmap(lambda x: _log_density(fm, x))(domain)
         on_data = jnp.where(mask, jax.vmap(lambda x: _log_density(fm, x))(X), jnp.nan)
@@ -203,8 +210,8 @@ def features(names: tuple[str, ...], fm: FeatureModel, x: jax.Array) -> jax.Arra
         elif name == "density":
             value = _scale(_log_density(fm, x), fm.density_range)
         elif name == "variance":
+            value = _scale(jnp.log(_variance(fm, x)), fm.log_variance_range)
+        else:  # raw_variance
             value = _scale(_variance(fm, x), fm.variance_range)
-        else:  # log_variance
-            value = jnp.log(_variance(fm, x))
         columns.append(value[None])
     return jnp.concatenate(columns)
