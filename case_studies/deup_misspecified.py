@@ -26,6 +26,10 @@
 # the true excess risk of its own mean predictor on a grid over `[-0.5, 2.5]`.
 #
 # Run: `bayesuq run case_studies/deup_misspecified.py -- [--smoke] [--out DIR]`.
+#
+# In the documentation this study is shown but not executed: its smoke run alone compiles
+# several GP and network programs; the
+# [DEUP guide](../deup.md) shows the figures and tables of a full run.
 
 # %%
 import argparse

@@ -28,6 +28,10 @@
 # refit to 50 (warm-started), to fit the full run into ~1 hour on 2 CPU cores.
 #
 # Run: `bayesuq run case_studies/deup_optimisation.py -- [--smoke] [--out DIR]`.
+#
+# In the documentation this study is shown but not executed: even its smoke run compiles a
+# dozen optimisation programs (minutes on 2 cores); the
+# [DEUP guide](../deup.md) shows the figures and tables of a full run.
 
 # %%
 import argparse

@@ -52,7 +52,9 @@ nb_execution_timeout = 300
 # CPU on a cold cache, more than the rest of the build): CI could not afford it within its
 # 15-minute test budget. Its page shows the code and prose unexecuted and links to the
 # full-run results in the aggregate guide; the study itself runs in `pytest -m slow`.
-NOT_EXECUTED = ["aggregate_drug_trials"]
+# The two DEUP studies compile several optimisation programs even in smoke mode (minutes
+# on 2 cores); their pages are rendered unexecuted and the DEUP guide shows full-run figures.
+NOT_EXECUTED = ["aggregate_drug_trials", "deup_misspecified", "deup_optimisation"]
 nb_execution_excludepatterns = [f"*/{name}.py" for name in NOT_EXECUTED]
 # Run each notebook in a temporary folder, so the results the studies write (their default
 # `--out results/<study>`) do not land in the source tree.

@@ -23,11 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 STUDIES = sorted(p.stem for p in (ROOT / "case_studies").glob("*.py"))
 # Rendered but not executed by the docs build (see NOT_EXECUTED in docs/conf.py).
-UNEXECUTED = {"aggregate_drug_trials"}
+UNEXECUTED = {"aggregate_drug_trials", "deup_misspecified", "deup_optimisation"}
 EXECUTED = [s for s in STUDIES if s not in UNEXECUTED]
 # The figures each study writes under --out (at least these), shown on its page.
 MIN_FIGURES = {
     "aggregate_drug_trials": 2,  # modes.png, noise_study.png
+    "deup_misspecified": 1,  # misspecified.png
+    "deup_optimisation": 2,  # smo_curves.png, turbo_curves.png
     "eight_schools": 0,
     "martingale_posteriors": 1,  # martingale.png
     "presto_rare_events": 2,  # mse_boxplots.png, bayes_rare_intervals.png
@@ -106,7 +108,7 @@ def test_api_reference_is_generated_from_docstrings(site):
         assert f'id="bayesuq.{name}"' in core, name
     # numpydoc rendered the Parameters section of nuts (a docstring sentence, not a name).
     assert "target_accept" in page_text(site_dir / "api" / "core.html")
-    for family in ("presto", "martingale", "aggregate"):
+    for family in ("presto", "martingale", "aggregate", "deup"):
         module = importlib.import_module(f"bayesuq.models.{family}")
         page = (site_dir / "api" / f"{family}.html").read_text(encoding="utf-8")
         # Every public function and class; module constants need a `#:` doc comment to

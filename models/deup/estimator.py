@@ -46,6 +46,7 @@ __all__ = ["DEUP"]
 
 LOG_TARGET_FLOOR = -20.0
 LOG_U_CEILING = 3.0
+MAX_GP_TARGETS = 4096
 
 
 @functools.lru_cache(maxsize=16)
@@ -315,6 +316,12 @@ class DEUP(BaseEstimator, RegressorMixin):
         return self
 
     def _fit_error_model(self, phi: np.ndarray, targets: np.ndarray) -> None:
+        if self.error_model in ("gp", "gp_fixed") and targets.shape[0] > MAX_GP_TARGETS:
+            raise ValueError(
+                f"error_model={self.error_model!r} is an exact GP on all {targets.shape[0]} "
+                f"error targets (repeats x n + X_error rows; at most {MAX_GP_TARGETS}): "
+                "pass a scikit-learn regressor as error_model, or fewer repeats"
+            )
         if self.error_model == "gp_fixed":
             self._error_data = pad(phi, targets)
             self.error_model_ = "gp_fixed (RBF, lengthscale 1, amplitude 1, jitter 1e-6)"

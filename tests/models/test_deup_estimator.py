@@ -87,7 +87,9 @@ def test_replicate_variances_give_the_aleatoric_part():
     assert inputs.shape == (60, 1) and np.all(counts == 25)
     group = y[:25]
     assert variances[0] == pytest.approx(np.var(group, ddof=1))
-    model = DEUP(LinearRegression(), aleatoric="replicates", features=("x",), error_model="gp")
+    model = DEUP(
+        LinearRegression(), aleatoric="replicates", features=("x",), error_model=LinearRegression()
+    )
     model.fit(x[:, None], y)
     grid = np.linspace(0.05, 0.95, 10)[:, None]
     np.testing.assert_allclose(model.aleatoric(grid), 0.05 + 0.3 * grid[:, 0], rtol=0.25)
@@ -136,6 +138,9 @@ def test_bad_input_and_settings_are_refused_clearly():
         DEUP(LinearRegression(), aleatoric="replicates").fit(X, y)
     with pytest.raises(TypeError, match="predictor must be"):
         DEUP(object()).fit(X, y)
+    big = np.random.default_rng(5).uniform(size=(1100, 1))
+    with pytest.raises(ValueError, match="exact GP on all 4400 error targets"):
+        DEUP(LinearRegression(), features=("x",)).fit(big, big[:, 0])
     with pytest.raises(RuntimeError, match="not fitted"):
         DEUP(LinearRegression()).epistemic(X)
     fitted = DEUP(LinearRegression(), features=("x",), error_model=LinearRegression()).fit(X, y)
