@@ -160,3 +160,25 @@ def test_turbo_deup_is_at_least_as_good_as_turbo_ei_on_ackley_2():
     ei = results["TuRBO-EI"].best.isel(step=-1).values
     se = np.sqrt(deup.var(ddof=1) / deup.size + ei.var(ddof=1) / ei.size)
     assert deup.mean() >= ei.mean() - 2 * se, (deup, ei)
+
+
+def test_command_writes_netcdf_figure_and_table(tmp_path, capsys):
+    from bayesuq.cli import main
+
+    arguments = ["deup", "optimize", "--function", "levi_n13", "--surrogate", "random"]
+    arguments += ["--steps", "4", "--seeds", "2", "--no-progress", "--out", str(tmp_path)]
+    code = main(arguments)
+    assert code == 0
+    for name in ("levi_n13_random-ei.nc", "levi_n13_random-ei.png", "summary.csv"):
+        assert (tmp_path / name).is_file(), name
+    assert "levi_n13" in capsys.readouterr().out
+    assert main(["deup", "optimize", "--function", "sphere", "--out", str(tmp_path)]) == 2
+
+
+@pytest.mark.slow
+def test_command_smoke_runs_deup(tmp_path):
+    from bayesuq.cli import main
+
+    out = tmp_path / "deup"
+    assert main(["deup", "optimize", "--smoke", "--no-progress", "--out", str(out)]) == 0
+    assert (out / "multi_optima_deup-ei.nc").is_file()
