@@ -29,7 +29,7 @@
 #
 # In the documentation this study is shown but not executed: its smoke run alone compiles
 # several GP and network programs; the
-# [DEUP guide](../deup.md) shows the figures and tables of a full run.
+# DEUP guide (`docs/deup.md`) shows the figures and tables of a full run.
 
 # %%
 import argparse

@@ -31,7 +31,7 @@
 #
 # In the documentation this study is shown but not executed: even its smoke run compiles a
 # dozen optimisation programs (minutes on 2 cores); the
-# [DEUP guide](../deup.md) shows the figures and tables of a full run.
+# DEUP guide (`docs/deup.md`) shows the figures and tables of a full run.
 
 # %%
 import argparse
