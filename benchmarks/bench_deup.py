@@ -8,8 +8,8 @@ Rows, all measured in this one run (wall time, seconds):
 * ``bayesuq GP-EI, seeds vmapped``: ``optimize(surrogate="gp", seeds=S)``, all seeds in one
   compiled program; first call (compile included) and second call (other seed; the
   compiled programs are reused);
-* ``bayesuq GP-EI, seed by seed``: ``optimize(..., seeds=1)`` called S times (one
-  program for one seed, compiled on the first call);
+* ``bayesuq GP-EI, seed by seed``: ``optimize(..., seeds=1)`` called S times (the
+  one-seed programs are compiled by an untimed call first);
 * the same two rows for ``DEUP-EI`` (``surrogate="deup"``, the paper's MLP pipeline);
 * ``BoTorch GP-EI``: the standard loop of BoTorch's tutorials, per step
   ``SingleTaskGP(X, Y)`` + ``fit_gpytorch_mll`` + ``optimize_acqf(LogExpectedImprovement
@@ -53,6 +53,8 @@ def bayesuq_rows(surrogate: str, steps: int, seeds: int) -> list[dict]:
             "per_step": float(result.attrs["seconds_per_step"]),
             "final_best": float(result.best.isel(step=-1).mean()),
         })  # fmt: skip
+    # One seed per call: compile that program first (not timed), then time S calls.
+    optimize(MULTI_OPTIMA, surrogate=surrogate, steps=steps, seeds=1, seed=999, progress=False)
     finals, per_step = [], []
     start = time.perf_counter()
     for i in range(seeds):
@@ -61,7 +63,7 @@ def bayesuq_rows(surrogate: str, steps: int, seeds: int) -> list[dict]:
         finals.append(float(result.best.isel(step=-1).mean()))
         per_step.append(float(result.attrs["seconds_per_step"]))
     rows.append({
-        "row": f"bayesuq {surrogate}, seed by seed (compile on seed 1)",
+        "row": f"bayesuq {surrogate}, seed by seed (compiled)",
         "seconds": time.perf_counter() - start,
         "per_step": float(np.median(per_step)),
         "final_best": float(np.mean(finals)),
@@ -141,7 +143,7 @@ def main() -> None:
     ours = {r["row"]: r for r in rows}
     vmapped_warm = ours["bayesuq gp, seeds vmapped (second call)"]["seconds"]
     vmapped_cold = ours["bayesuq gp, seeds vmapped (first call)"]["seconds"]
-    by_seed = ours["bayesuq gp, seed by seed (compile on seed 1)"]["seconds"]
+    by_seed = ours["bayesuq gp, seed by seed (compiled)"]["seconds"]
     ratios["seed by seed / vmapped (GP-EI, compiled)"] = by_seed / vmapped_warm
     if botorch is not None:
         ratios["BoTorch / bayesuq GP-EI vmapped (compiled)"] = botorch["seconds"] / vmapped_warm
@@ -154,7 +156,7 @@ def main() -> None:
         )
     if not args.no_deup:
         d_warm = ours["bayesuq deup, seeds vmapped (second call)"]["seconds"]
-        d_seed = ours["bayesuq deup, seed by seed (compile on seed 1)"]["seconds"]
+        d_seed = ours["bayesuq deup, seed by seed (compiled)"]["seconds"]
         ratios["seed by seed / vmapped (DEUP-EI, compiled)"] = d_seed / d_warm
         if botorch is not None:
             ratios["BoTorch GP-EI / bayesuq DEUP-EI vmapped (compiled)"] = (
