@@ -52,10 +52,13 @@ nb_execution_timeout = 300
 # CPU on a cold cache, more than the rest of the build): CI could not afford it within its
 # 15-minute test budget. Its page shows the code and prose unexecuted and links to the
 # full-run results in the aggregate guide; the study itself runs in `pytest -m slow`.
-# The meta-learning studies train networks (minutes each): same treatment, results in
-# docs/metalearn.md.
+# The meta-learning studies train networks (minutes each), and the two DEUP studies compile
+# several optimisation programs even in smoke mode: same treatment, full-run results in
+# docs/metalearn.md and docs/deup.md.
 NOT_EXECUTED = [
     "aggregate_drug_trials",
+    "deup_misspecified",
+    "deup_optimisation",
     "metalearn_digits",
     "metalearn_linear_gaussian",
     "metalearn_memory",

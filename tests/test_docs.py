@@ -25,6 +25,8 @@ STUDIES = sorted(p.stem for p in (ROOT / "case_studies").glob("*.py"))
 # Rendered but not executed by the docs build (see NOT_EXECUTED in docs/conf.py).
 UNEXECUTED = {
     "aggregate_drug_trials",
+    "deup_misspecified",
+    "deup_optimisation",
     "metalearn_digits",
     "metalearn_linear_gaussian",
     "metalearn_memory",
@@ -34,6 +36,8 @@ EXECUTED = [s for s in STUDIES if s not in UNEXECUTED]
 # The figures each study writes under --out (at least these), shown on its page.
 MIN_FIGURES = {
     "aggregate_drug_trials": 2,  # modes.png, noise_study.png
+    "deup_misspecified": 1,  # misspecified.png
+    "deup_optimisation": 2,  # smo_curves.png, turbo_curves.png
     "eight_schools": 0,
     "metalearn_digits": 0,  # not executed: figures in docs/metalearn.md
     "metalearn_linear_gaussian": 0,
@@ -116,7 +120,7 @@ def test_api_reference_is_generated_from_docstrings(site):
         assert f'id="bayesuq.{name}"' in core, name
     # numpydoc rendered the Parameters section of nuts (a docstring sentence, not a name).
     assert "target_accept" in page_text(site_dir / "api" / "core.html")
-    for family in ("presto", "martingale", "aggregate", "metalearn"):
+    for family in ("presto", "martingale", "aggregate", "metalearn", "deup"):
         module = importlib.import_module(f"bayesuq.models.{family}")
         page = (site_dir / "api" / f"{family}.html").read_text(encoding="utf-8")
         # Every public function and class; module constants need a `#:` doc comment to

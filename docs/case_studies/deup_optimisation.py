@@ -1,0 +1,1 @@
+../../case_studies/deup_optimisation.py
