@@ -129,7 +129,8 @@ def chunk_task(
     job: BatchJob, plan: ChunkPlan, chunk: int, values: dict[str, np.ndarray]
 ) -> ChunkResult:
     """Run one chunk on this worker."""
-    return worker_sampler(job).sample(plan, [chunk], values, worker=_worker_address())
+    (result,) = worker_sampler(job).sample(plan, [chunk], values, worker=_worker_address())
+    return result
 
 
 def lost_chunk_error(chunk: int, plan: ChunkPlan, err: BaseException) -> RuntimeError:
