@@ -7,6 +7,9 @@ import numpyro
 import numpyro.distributions as dist
 
 N_OBS = 6
+SAMPLER = {"chains": 2, "warmup": 150, "draws": 150}
+"""Sampler settings shared by the batch tests: their compiled programs are shared too
+(chunks of 2 datasets on one device, of 8 on one device, of 2 on two devices)."""
 
 
 def normal_mean(y):

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 import pytest
-from scale_models import assert_same_fits, datasets, normal_mean
+from scale_models import SAMPLER, assert_same_fits, datasets, normal_mean
 
 from bayesuq.batch.plan import ChunkPlan
 from bayesuq.batch.store import MANIFEST, read_manifest
@@ -27,7 +27,7 @@ from bayesuq.infer.many import nuts_many
 distributed = pytest.importorskip("distributed")  # in the test extra: CI has it
 
 N_DATASETS = 16
-SETTINGS = {"chains": 2, "warmup": 200, "draws": 200, "seed": 11, "chunk_size": 2}
+SETTINGS = {**SAMPLER, "seed": 11, "chunk_size": 2}
 N_CHUNKS = N_DATASETS // SETTINGS["chunk_size"]
 TIMEOUT = 120.0
 

@@ -15,15 +15,15 @@ import pytest
 
 CHECK = """
 import numpy as np
-from scale_models import datasets, normal_mean
+from scale_models import SAMPLER, datasets, normal_mean
 from bayesuq.infer.many import nuts_many
 
-settings = dict(chains=2, warmup=150, draws=150, seed=5, progress=False, chunk_size=3)
+settings = dict(**SAMPLER, seed=5, progress=False, chunk_size=2)
 y = datasets(10)
 one = nuts_many(normal_mean, {"y": y}, batched=["y"], devices=1, **settings)
 two = nuts_many(normal_mean, {"y": y}, batched=["y"], devices=2, **settings)
 assert one.attrs["devices"] == 1 and two.attrs["devices"] == 2, (one.attrs, two.attrs)
-assert two.attrs["chunks"] == 4  # 10 datasets: chunks of 3, two per call, last padded
+assert two.attrs["chunks"] == 5  # 10 datasets: chunks of 2, two per call, last call padded
 # Exact posterior N(sum y / (n + 1), 1 / (n + 1)); 300 draws (ESS >= 100): 0.4 sd > 4 MCSE.
 n = y.shape[1]
 exact = y.sum(axis=1) / (n + 1)
