@@ -148,6 +148,10 @@ def test_interrupted_client_resumes_with_the_same_result(client, reference, tmp_
     )
     assert fits.attrs["resumed_chunks"] == kept
     assert_same_fits(fits, reference[0])
+    # Progress per worker: chunks each worker finished, e.g. "127.0.0.1:40613=3;...".
+    tallies = dict(item.split("=") for item in fits.attrs["workers"].split(";"))
+    assert sum(map(int, tallies.values())) == N_CHUNKS - kept
+    assert all(address.startswith("127.0.0.1:") for address in tallies)
     assert len(read_manifest(store)["chunks"]) == N_CHUNKS
 
 
