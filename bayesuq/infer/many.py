@@ -337,6 +337,11 @@ def nuts_many(
     )
     size = chunk_size or _stored_chunk_size(store)
     if size is None:
+        if client is not None:  # Dask: balance over the workers, not over local devices
+            from bayesuq.batch.workers import is_client
+
+            workers = len(client.scheduler_info().get("workers", {})) if is_client(client) else 0
+            devices = workers or os.cpu_count() or 1
         size = _automatic_chunk_size(
             analysis,
             prepared,
@@ -389,7 +394,7 @@ def nuts_many(
     outcome = run_batch(
         job,
         stacked,
-        devices=devices or 1,
+        devices=devices if client is None else 1,
         client=client,
         store=chunk_store,
         progress=progress,
