@@ -5,9 +5,11 @@
 chunk with one flat ``vmap``. :class:`ShardedDatasetLayout` runs one such chunk on each of
 ``devices`` local devices at once with ``jax.shard_map``: the leading dataset axis of every
 batched argument is split into equal contiguous blocks, one chunk per device, and each
-device vmaps its own chunk with no communication. Every device thus runs exactly the
-computation a single device runs for one chunk, so a dataset's draws do not depend on the
-number of devices. The same code runs on CPU host devices and on GPUs.
+device vmaps its own chunk with no communication. Every device runs the computation a single
+device runs for one chunk, with the same keys; XLA compiles the partitioned program with
+slightly different floating-point rounding (one unit in the last place, seen on XLA:CPU),
+which NUTS amplifies, so draws on several devices equal those on one in distribution, not
+bitwise. The same code runs on CPU host devices and on GPUs.
 """
 
 from __future__ import annotations
