@@ -61,6 +61,7 @@ class BatchProgress:
     started: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self) -> None:
+        self.stopped: float | None = None
         self.done_chunks = self.resumed_chunks
         self.done_fits = self.resumed_fits
         self._bar = tqdm(
@@ -75,7 +76,7 @@ class BatchProgress:
     @property
     def fits_per_second(self) -> float:
         """Fits finished in this session per wall-clock second since it started."""
-        elapsed = time.perf_counter() - self.started
+        elapsed = (self.stopped or time.perf_counter()) - self.started
         new = self.done_fits - self.resumed_fits
         return new / elapsed if elapsed > 0 and new > 0 else float("nan")
 
@@ -117,17 +118,17 @@ class BatchProgress:
         return shown
 
     def close(self) -> None:
-        """Close the bar."""
+        """Close the bar and stop the clock."""
+        self.stopped = time.perf_counter()
         self._bar.close()
 
     def summary(self) -> dict[str, Any]:
         """Figures for ``attrs``: chunks, resumed chunks, fits per second, per worker."""
+        rate = self.fits_per_second
         return {
             "chunks": self.n_chunks,
             "resumed_chunks": self.resumed_chunks,
-            "fits_per_second": round(self.fits_per_second, 4)
-            if self.fits_per_second == self.fits_per_second
-            else float("nan"),
+            "fits_per_second": round(rate, 4) if rate == rate else rate,
             "workers": ";".join(
                 f"{short_worker_name(a)}={t.chunks}" for a, t in sorted(self.workers.items())
             ),

@@ -38,6 +38,7 @@ def test_chunks_give_the_same_draws_with_one_compiled_program(whole):
     )
     assert chunk_module.PROGRAMS.compiles <= before + 1  # 4 chunks, 1 program at most
     assert chunked.attrs["chunks"] == 4 and chunked.attrs["chunk_size"] == 2
+    assert chunked.attrs["fits_per_second"] > 0
     assert chunked.posterior["mu"].shape == (DATASETS, 2, 150)
     assert_same_fits(chunked, whole)
     # Exact posterior N(sum y / (n + 1), 1 / (n + 1)): means within 0.35 sd (300 draws,
@@ -113,7 +114,10 @@ def test_progress_counts_chunks_rates_and_workers():
     assert progress.workers["tcp://127.0.0.1:1"].fits_per_second == pytest.approx(5.0)
     rate = progress.fits_per_second
     assert rate > 0 and progress.seconds_left == pytest.approx(10 / rate, rel=0.2)
+    progress.close()
     summary = progress.summary()
+    assert summary["fits_per_second"] == pytest.approx(progress.fits_per_second, rel=1e-3)
+    assert summary["fits_per_second"] > 0
     assert summary["resumed_chunks"] == 1
     assert summary["workers"] == "127.0.0.1:1=1;127.0.0.1:2=1"
     assert "127.0.0.1:2" in progress._postfix()
