@@ -6,13 +6,16 @@ arXiv:1804.06788): draw ``theta_i`` from the prior, simulate ``y_i``, fit the po
 draws. If the fits are calibrated the ranks are uniform on ``{0, ..., L}``; departures
 have shapes that say what is wrong (see :meth:`SBCResult.advice`).
 
-The ``n_sims`` fits run as one compiled program over datasets
-(:func:`bayesuq.nuts_many`), not one by one.
+The ``n_sims`` fits run as one compiled program over chunks of datasets
+(:func:`bayesuq.nuts_many`), not one by one: on all local devices, or on Dask workers
+(``client=``), with finished chunks kept in an on-disk store (``store=``) that an
+interrupted calibration resumes from.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -225,6 +228,10 @@ def sbc(
     fit_model: Callable | None = None,
     alpha: float = 0.01,
     seed: int = 0,
+    chunk_size: int | None = None,
+    devices: int | None = None,
+    client: Any = None,
+    store: str | os.PathLike | None = None,
     progress: bool = True,
     **nuts_options: Any,
 ) -> SBCResult:
@@ -257,6 +264,11 @@ def sbc(
         Family-wise level of the uniformity test.
     seed
         Seed of the prior simulations, the fits and the test's null simulation.
+    chunk_size, devices, client, store
+        How the fits run, as in :func:`bayesuq.nuts_many`: datasets per chunk (``None``:
+        chosen from memory), local devices, ``None`` / ``"local"`` / a
+        ``dask.distributed.Client``, and a folder that keeps finished chunks (the same
+        call resumes from it after an interruption, with the same result).
     progress
         Show a progress bar for the fits.
     **nuts_options
@@ -300,6 +312,10 @@ def sbc(
         draws=draws,
         warmup=warmup,
         seed=int(jax.random.randint(key_fit, (), 0, 2**31 - 1)),
+        chunk_size=chunk_size,
+        devices=devices,
+        client=client,
+        store=store,
         progress=progress,
         **nuts_options,
     )
@@ -346,6 +362,11 @@ def sbc(
             "seed": seed,
             "compile_seconds": fits.attrs["compile_seconds"],
             "sampling_seconds": fits.attrs["sampling_seconds"],
+            **{
+                k: fits.attrs[k]
+                for k in ("chunk_size", "chunks", "resumed_chunks", "devices", "workers")
+            },
+            "fits_per_second": fits.attrs["fits_per_second"],
             "total_seconds": round(time.perf_counter() - started, 4),
         },
     )
