@@ -131,9 +131,7 @@ def _examples(_: argparse.Namespace) -> int:
 
 def _add_run(commands: argparse._SubParsersAction) -> None:
     run = commands.add_parser("run", help="fit a bundled example, or run a script")
-    run.add_argument(
-        "target", help=f"bundled example ({', '.join(EXAMPLE_NAMES)}) or a .py script"
-    )
+    run.add_argument("target", help=f"bundled example ({', '.join(EXAMPLE_NAMES)}) or a .py script")
     run.add_argument("script_args", nargs="*", help="arguments passed to a script (after --)")
     run.add_argument("-o", "--out", default=None, help="output folder (default: results)")
     run.add_argument("--chains", type=int)

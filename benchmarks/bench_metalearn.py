@@ -43,8 +43,9 @@ def cost_table(inner: tuple[int, ...], repeats: int, batch: int) -> list[dict]:
         row = {"inner_steps": k}
         for method in ("niw_meta", "maml", "maml_first_order"):
             settings = {"step_scale": 0.004} if method == "niw_meta" else {}
-            cost = meta_step_cost(method, net, tasks.likelihood, episodes, k,
-                                  repeats=repeats, **settings)
+            cost = meta_step_cost(
+                method, net, tasks.likelihood, episodes, k, repeats=repeats, **settings
+            )
             row[f"{method}_MiB"] = cost["temp_bytes"] / 2**20
             row[f"{method}_steps_per_s"] = 1.0 / cost["step_seconds"]
         rows.append(row)
@@ -85,9 +86,19 @@ def _continue(model, tasks, chunk):
             extra = (model._prior(), jax.numpy.asarray(float(model.n_episodes_)))
         else:
             loss, extra = model.loss_function(), ()
-        result = meta_train(loss, model.params_, tasks, steps=chunk, meta_batch=16,
-                            learning_rate=1e-3, key=key, cache=model._programs, extra=extra,
-                            progress=False, tag=model.precision)
+        result = meta_train(
+            loss,
+            model.params_,
+            tasks,
+            steps=chunk,
+            meta_batch=16,
+            learning_rate=1e-3,
+            key=key,
+            cache=model._programs,
+            extra=extra,
+            progress=False,
+            tag=model.precision,
+        )
     model.params_ = result.params
     import pandas as pd
 
@@ -101,21 +112,42 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=4000)
     args = parser.parse_args()
     inner = (1, 3) if args.quick else (1, 3, 10, 30)
-    print(f"machine: {platform.processor() or platform.machine()}, "
-          f"JAX {jax.__version__} on {jax.default_backend()} ({jax.devices()[0]})")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, "
+        f"JAX {jax.__version__} on {jax.default_backend()} ({jax.devices()[0]})"
+    )
 
     print("\n1. cost per meta-step (16 episodes, MLP 1-40-40-1)")
     rows = cost_table(inner, repeats=3 if args.quick else 20, batch=4 if args.quick else 16)
-    header = ("inner", "NIW MiB", "MAML MiB", "FO MiB", "mem NIW/MAML", "NIW st/s",
-              "MAML st/s", "FO st/s", "speed NIW/MAML")
+    header = (
+        "inner",
+        "NIW MiB",
+        "MAML MiB",
+        "FO MiB",
+        "mem NIW/MAML",
+        "NIW st/s",
+        "MAML st/s",
+        "FO st/s",
+        "speed NIW/MAML",
+    )
     print(" ".join(f"{h:>14}" for h in header))
     for r in rows:
-        print(" ".join(f"{v:>14.3f}" for v in (
-            r["inner_steps"], r["niw_meta_MiB"], r["maml_MiB"], r["maml_first_order_MiB"],
-            r["niw_meta_MiB"] / r["maml_MiB"], r["niw_meta_steps_per_s"],
-            r["maml_steps_per_s"], r["maml_first_order_steps_per_s"],
-            r["niw_meta_steps_per_s"] / r["maml_steps_per_s"],
-        )))
+        print(
+            " ".join(
+                f"{v:>14.3f}"
+                for v in (
+                    r["inner_steps"],
+                    r["niw_meta_MiB"],
+                    r["maml_MiB"],
+                    r["maml_first_order_MiB"],
+                    r["niw_meta_MiB"] / r["maml_MiB"],
+                    r["niw_meta_steps_per_s"],
+                    r["maml_steps_per_s"],
+                    r["maml_first_order_steps_per_s"],
+                    r["niw_meta_steps_per_s"] / r["maml_steps_per_s"],
+                )
+            )
+        )
 
     print(f"\n2. training time to a test MSE <= {args.target} (200 held-out tasks)")
     test = sine_line_tasks(queries=100).sample(4242, 200)
@@ -123,8 +155,10 @@ def main() -> None:
     chunk = 20 if args.quick else 250
     max_steps = 40 if args.quick else args.max_steps
     results = {}
-    for name, model in (("niw_meta", NIWMeta(net, seed=0, **SINE.niw)),
-                        ("maml", MAML(net, seed=0, **SINE.maml))):
+    for name, model in (
+        ("niw_meta", NIWMeta(net, seed=0, **SINE.niw)),
+        ("maml", MAML(net, seed=0, **SINE.maml)),
+    ):
         seconds, steps, mse = time_to_mse(model, args.target, chunk, max_steps, test)
         results[name] = seconds
         reached = "reached" if mse <= args.target else "NOT reached"

@@ -55,30 +55,43 @@ n_tasks = 20 if args.smoke else 100
 
 # %%
 tasks = linear_gaussian_tasks(n_tasks, seed=0)
-model = NIWMeta(linear_gaussian_network(5), surrogate="exact", data_term="surrogate",
-                precision="float64", gamma0_init=1.0, n0_init=1.0, seed=0)
-model.fit(tasks, steps=300 if args.smoke else 2000, meta_batch=n_tasks, learning_rate=0.05,
-          progress=False)
-idata = fit_hierarchical(tasks, chains=2, draws=200 if args.smoke else 1000,
-                         warmup=200 if args.smoke else 1000, seed=0)
+model = NIWMeta(
+    linear_gaussian_network(5),
+    surrogate="exact",
+    data_term="surrogate",
+    precision="float64",
+    gamma0_init=1.0,
+    n0_init=1.0,
+    seed=0,
+)
+model.fit(
+    tasks, steps=300 if args.smoke else 2000, meta_batch=n_tasks, learning_rate=0.05, progress=False
+)
+idata = fit_hierarchical(
+    tasks, chains=2, draws=200 if args.smoke else 1000, warmup=200 if args.smoke else 1000, seed=0
+)
 niw_draws = model.global_posterior(draws=4000).posterior
 post = idata.posterior
 niw = model.niw_
-table = pd.DataFrame({
-    "truth_mu": tasks.info["mean"],
-    "nuts_mu": post["mu"].mean(("chain", "draw")).values,
-    "nuts_mu_sd": post["mu"].std(("chain", "draw")).values,
-    "niw_m0": niw.mean,
-    "truth_s2": tasks.info["scale"] ** 2,
-    "nuts_s2": post["sigma2"].mean(("chain", "draw")).values,
-    "nuts_s2_sd": post["sigma2"].std(("chain", "draw")).values,
-    "niw_E_s2": niw.scale / (niw.dof - 2),
-})
+table = pd.DataFrame(
+    {
+        "truth_mu": tasks.info["mean"],
+        "nuts_mu": post["mu"].mean(("chain", "draw")).values,
+        "nuts_mu_sd": post["mu"].std(("chain", "draw")).values,
+        "niw_m0": niw.mean,
+        "truth_s2": tasks.info["scale"] ** 2,
+        "nuts_s2": post["sigma2"].mean(("chain", "draw")).values,
+        "nuts_s2_sd": post["sigma2"].std(("chain", "draw")).values,
+        "niw_E_s2": niw.scale / (niw.dof - 2),
+    }
+)
 table["mu_diff_in_sd"] = (table["niw_m0"] - table["nuts_mu"]) / table["nuts_mu_sd"]
 table["s2_rel_diff"] = table["niw_E_s2"] / table["nuts_s2"] - 1
 print(table.round(4).to_string())
-print(f"n0 = {niw.dof:.1f} (conjugate optimum N + n_p = {n_tasks + 2}), "
-      f"NIW-Meta fit {model.fit_seconds_:.1f} s, NUTS {idata.attrs['total_seconds']:.1f} s")
+print(
+    f"n0 = {niw.dof:.1f} (conjugate optimum N + n_p = {n_tasks + 2}), "
+    f"NIW-Meta fit {model.fit_seconds_:.1f} s, NUTS {idata.attrs['total_seconds']:.1f} s"
+)
 table.to_csv(out / "niw_vs_nuts.csv")
 
 # %% [markdown]
@@ -96,10 +109,20 @@ for ax, nuts_var, niw_var, truth, name in (
 ):
     nuts_q = nuts_var.quantile([0.05, 0.5, 0.95], ("chain", "draw")).values
     niw_q = niw_var.quantile([0.05, 0.5, 0.95], ("chain", "draw")).values
-    ax.errorbar(j - 0.1, nuts_q[1], yerr=[nuts_q[1] - nuts_q[0], nuts_q[2] - nuts_q[1]],
-                fmt="o", label="NUTS (90%)")
-    ax.errorbar(j + 0.1, niw_q[1], yerr=[niw_q[1] - niw_q[0], niw_q[2] - niw_q[1]],
-                fmt="s", label="NIW-Meta q (90%)")
+    ax.errorbar(
+        j - 0.1,
+        nuts_q[1],
+        yerr=[nuts_q[1] - nuts_q[0], nuts_q[2] - nuts_q[1]],
+        fmt="o",
+        label="NUTS (90%)",
+    )
+    ax.errorbar(
+        j + 0.1,
+        niw_q[1],
+        yerr=[niw_q[1] - niw_q[0], niw_q[2] - niw_q[1]],
+        fmt="s",
+        label="NIW-Meta q (90%)",
+    )
     ax.plot(j, truth, "kx", label="truth")
     ax.set_xticks(j)
     ax.set_xlabel("coordinate j")

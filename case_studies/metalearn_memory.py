@@ -56,14 +56,18 @@ rows = []
 for method in ("niw_meta", "maml", "maml_first_order"):
     for k in inner:
         settings = {"step_scale": 0.004} if method == "niw_meta" else {}
-        cost = meta_step_cost(method, net, tasks.likelihood, episodes, k,
-                              repeats=3 if args.smoke else 20, **settings)
+        cost = meta_step_cost(
+            method, net, tasks.likelihood, episodes, k, repeats=3 if args.smoke else 20, **settings
+        )
         rows.append({"method": method, "inner_steps": k, **cost})
 table = pd.DataFrame(rows)
 table["temp_MiB"] = table["temp_bytes"] / 2**20
 table["ms_per_step"] = 1e3 * table["step_seconds"]
-print(table[["method", "inner_steps", "temp_MiB", "ms_per_step", "compile_seconds"]]
-      .round(3).to_string(index=False))
+print(
+    table[["method", "inner_steps", "temp_MiB", "ms_per_step", "compile_seconds"]]
+    .round(3)
+    .to_string(index=False)
+)
 table.to_csv(out / "memory_time.csv", index=False)
 
 # %%

@@ -13,13 +13,17 @@ def add_cli(commands: argparse._SubParsersAction) -> None:
         help="NIW-Meta few-shot meta-learning vs MAML/ProtoNet: sine-line or digits-fs",
     )
     parser.add_argument("benchmark", choices=("sine", "digits"), help="which benchmark")
-    parser.add_argument("--shots", type=int, default=None,
-                        help="support points per task (sine, default 5) or per class "
-                             "(digits, default 1)")
+    parser.add_argument(
+        "--shots",
+        type=int,
+        default=None,
+        help="support points per task (sine, default 5) or per class (digits, default 1)",
+    )
     parser.add_argument("--ways", type=int, default=5, help="classes per episode (digits)")
     parser.add_argument("--steps", type=int, default=None, help="meta-steps (default: study's)")
-    parser.add_argument("--test-episodes", type=int, default=None,
-                        help="test episodes (default 600)")
+    parser.add_argument(
+        "--test-episodes", type=int, default=None, help="test episodes (default 600)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smoke", action="store_true", help="tiny run (seconds)")
     parser.add_argument("--out", default="results/metalearn", help="output folder")
@@ -77,16 +81,22 @@ def write_study(result, out: Path, benchmark: str) -> list[Path]:
     if benchmark == "sine":
         models = {k: result.models[k] for k in ("niw_meta", "maml")}
         paths.append(save_figure(plot_sine_tasks(models, result.episodes), out / "sine_tasks.png"))
-        paths.append(save_figure(plot_bars(result.summary, "mse", "mse_se", ylabel="test MSE"),
-                                 out / "sine_mse.png"))
+        paths.append(
+            save_figure(
+                plot_bars(result.summary, "mse", "mse_se", ylabel="test MSE"), out / "sine_mse.png"
+            )
+        )
     else:
-        paths.append(save_figure(
-            plot_reliability(result.outputs, np.asarray(result.episodes.query_y)),
-            out / "reliability.png",
-        ))
-        paths.append(save_figure(
-            plot_bars(result.summary, "accuracy", "accuracy_ci95", ylabel="accuracy"),
-            out / "accuracy.png",
-        ))
+        paths.append(
+            save_figure(
+                plot_reliability(result.outputs, np.asarray(result.episodes.query_y)),
+                out / "reliability.png",
+            )
+        )
+        paths.append(
+            save_figure(
+                plot_bars(result.summary, "accuracy", "accuracy_ci95", ylabel="accuracy"),
+                out / "accuracy.png",
+            )
+        )
     return paths
-

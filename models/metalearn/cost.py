@@ -43,8 +43,14 @@ def meta_step(
 
         def f(params, episodes, key, prior):
             return jax.value_and_grad(meta_loss, has_aux=True)(
-                params, prior, 1000.0, episodes, key,
-                apply=network.apply, likelihood=likelihood, config=config,
+                params,
+                prior,
+                1000.0,
+                episodes,
+                key,
+                apply=network.apply,
+                likelihood=likelihood,
+                config=config,
             )
 
         return f
@@ -54,8 +60,13 @@ def meta_step(
 
     def g(theta, episodes, key, prior):
         return jax.value_and_grad(maml_loss, has_aux=True)(
-            theta, episodes, apply=network.apply, likelihood=likelihood, steps=inner_steps,
-            learning_rate=lr, first_order=method == "maml_first_order",
+            theta,
+            episodes,
+            apply=network.apply,
+            likelihood=likelihood,
+            steps=inner_steps,
+            learning_rate=lr,
+            first_order=method == "maml_first_order",
         )
 
     return g
@@ -83,8 +94,12 @@ def meta_step_cost(
     if method == "niw_meta":
         params = init_global(theta, covariance="diag", n0=1.0, gamma0=1e2)
         d = theta.shape[0]
-        prior = NIW(np.zeros(d, theta.dtype), np.asarray(0.01, theta.dtype),
-                    np.full(d, 0.01, theta.dtype), np.asarray(2.0, theta.dtype))
+        prior = NIW(
+            np.zeros(d, theta.dtype),
+            np.asarray(0.01, theta.dtype),
+            np.full(d, 0.01, theta.dtype),
+            np.asarray(2.0, theta.dtype),
+        )
     else:
         params, prior = theta, None
     f = jax.jit(meta_step(method, network, likelihood, inner_steps, **settings))

@@ -80,9 +80,7 @@ class GlobalParams(NamedTuple):
     log_dof: jax.Array  # log(n0 - (d - 1)), ()
 
 
-def init_global(
-    theta0: jax.Array, *, covariance: str, n0: float, gamma0: float
-) -> GlobalParams:
+def init_global(theta0: jax.Array, *, covariance: str, n0: float, gamma0: float) -> GlobalParams:
     """Start at ``m0 = theta0``, ``gamma0`` (``Lambda0 = I / gamma0``) and ``n0``."""
     d = theta0.shape[0]
     dtype = theta0.dtype
@@ -105,9 +103,7 @@ def constrain(params: GlobalParams, kappa: float) -> NIW:
     return NIW(params.mean, kappa, lower @ lower.T, (d - 1) + jnp.exp(params.log_dof))
 
 
-def local_posterior(
-    niw: NIW, m_bar: jax.Array, a_bar: jax.Array
-) -> tuple[jax.Array, jax.Array]:
+def local_posterior(niw: NIW, m_bar: jax.Array, a_bar: jax.Array) -> tuple[jax.Array, jax.Array]:
     """The closed-form ``q*_i = N(m*, V*)`` given the surrogate ``(m_bar, A_bar)``.
 
     Diagonal NIW: ``gamma* = A_bar + n0 gamma0``, ``m* = (A_bar m_bar + n0 gamma0 m0) /
@@ -240,8 +236,14 @@ def meta_loss(
 
     def one(episode, k):
         return episode_objective(
-            params, prior, n_episodes, episode, k,
-            apply=apply, likelihood=likelihood, config=config,
+            params,
+            prior,
+            n_episodes,
+            episode,
+            k,
+            apply=apply,
+            likelihood=likelihood,
+            config=config,
         )
 
     values, parts = jax.vmap(one)(episodes._replace(truth=None), keys)

@@ -65,8 +65,11 @@ def vi_posterior(
     full = prior_var.ndim == 2
     if full:
         chol = jnp.linalg.cholesky(prior_var)
-        prior_prec_diag = jnp.diagonal(jax.scipy.linalg.cho_solve(
-            (chol, True), jnp.eye(prior_var.shape[0], dtype=prior_var.dtype)))
+        prior_prec_diag = jnp.diagonal(
+            jax.scipy.linalg.cho_solve(
+                (chol, True), jnp.eye(prior_var.shape[0], dtype=prior_var.dtype)
+            )
+        )
         prior_logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))
         start_var = jnp.diagonal(prior_var)
     else:
@@ -76,8 +79,13 @@ def vi_posterior(
         diff = m - prior_mean
         if full:
             white = jax.scipy.linalg.solve_triangular(chol, diff, lower=True)
-            return 0.5 * (jnp.sum(prior_prec_diag * v) + jnp.sum(white**2) - m.shape[0]
-                          + prior_logdet - jnp.sum(jnp.log(v)))
+            return 0.5 * (
+                jnp.sum(prior_prec_diag * v)
+                + jnp.sum(white**2)
+                - m.shape[0]
+                + prior_logdet
+                - jnp.sum(jnp.log(v))
+            )
         return 0.5 * jnp.sum(v / prior_var + diff**2 / prior_var - 1.0 + jnp.log(prior_var / v))
 
     def objective(params, k):
@@ -328,8 +336,14 @@ class NIWMeta:
 
             def loss(params, episodes, key, prior, n_episodes):
                 return meta_loss(
-                    params, prior, n_episodes, episodes, key,
-                    apply=apply, likelihood=likelihood, config=config,
+                    params,
+                    prior,
+                    n_episodes,
+                    episodes,
+                    key,
+                    apply=apply,
+                    likelihood=likelihood,
+                    config=config,
                 )
 
             self._programs[key] = loss
@@ -427,13 +441,25 @@ class NIWMeta:
 
     # ------------------------------------------------------------------ prediction
     def _predict_program(self, draws: int):
-        key = ("predict", draws, self.likelihood, self.config, self.test_rule, self.precision,
-               self.vi_steps, self.vi_learning_rate, self.vi_draws)
+        key = (
+            "predict",
+            draws,
+            self.likelihood,
+            self.config,
+            self.test_rule,
+            self.precision,
+            self.vi_steps,
+            self.vi_learning_rate,
+            self.vi_draws,
+        )
         if key not in self._programs:
             apply, likelihood, config = self.network.apply, self.likelihood, self.config
             rule = self.test_rule
-            vi = {"steps": self.vi_steps, "learning_rate": self.vi_learning_rate,
-                  "draws": self.vi_draws}
+            vi = {
+                "steps": self.vi_steps,
+                "learning_rate": self.vi_learning_rate,
+                "draws": self.vi_draws,
+            }
 
             def one(params, sx, sy, qx, key):
                 k_fit, k_draw = jax.random.split(key)
@@ -444,9 +470,7 @@ class NIWMeta:
                         apply, likelihood, mode_mean, mode_var, sx, sy, k_fit, **vi
                     )
                 else:
-                    m_bar, a_bar = surrogate_fit(
-                        apply, likelihood, config, niw.mean, sx, sy, k_fit
-                    )
+                    m_bar, a_bar = surrogate_fit(apply, likelihood, config, niw.mean, sx, sy, k_fit)
                     mean, cov = local_posterior(niw, m_bar, a_bar)
                 z = jax.random.normal(k_draw, (draws, mean.shape[0]), mean.dtype)
                 if cov.ndim == 1:
@@ -463,7 +487,12 @@ class NIWMeta:
         return self._programs[key]
 
     def predict_outputs(
-        self, support_x: Any, support_y: Any, query_x: Any, *, draws: int = 100,
+        self,
+        support_x: Any,
+        support_y: Any,
+        query_x: Any,
+        *,
+        draws: int = 100,
         seed: int | None = None,
     ) -> np.ndarray:
         """Network outputs at the query inputs for ``draws`` weight draws: ``(T, draws, Q, K)``.
@@ -473,9 +502,7 @@ class NIWMeta:
         self._check_fitted()
         draws = check_int("draws", draws, minimum=1)
         seed = self.seed + 1 if seed is None else check_int("seed", seed, minimum=0)
-        sx, sy, qx = check_episode_inputs(
-            support_x, support_y, query_x, likelihood=self.likelihood
-        )
+        sx, sy, qx = check_episode_inputs(support_x, support_y, query_x, likelihood=self.likelihood)
         with computing_in(self.precision):
             program = self._predict_program(draws)
             y_dtype = jnp.int32 if self.likelihood.kind == "categorical" else float

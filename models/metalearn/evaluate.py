@@ -67,8 +67,9 @@ def classification_metrics(outputs: np.ndarray, query_y: np.ndarray) -> dict:
     per_task = np.mean(probs.argmax(-1) == labels, axis=1)
     nll = -np.log(np.maximum(np.take_along_axis(probs, labels[..., None], -1)[..., 0], 1e-12))
     rel = reliability(probs, labels)
-    ece = float(np.sum(rel["count"] * np.abs(rel["accuracy"] - rel["confidence"]))
-                / rel["count"].sum())
+    ece = float(
+        np.sum(rel["count"] * np.abs(rel["accuracy"] - rel["confidence"])) / rel["count"].sum()
+    )
     return {
         "accuracy": float(per_task.mean()),
         "accuracy_ci95": float(1.96 * per_task.std(ddof=1) / np.sqrt(len(per_task))),

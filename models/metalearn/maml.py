@@ -77,13 +77,20 @@ def maml_loss(
 
     def one(sx, sy, qx, qy):
         adapted = adapt(
-            apply, likelihood, theta, sx, sy,
-            steps=steps, learning_rate=learning_rate, first_order=first_order,
+            apply,
+            likelihood,
+            theta,
+            sx,
+            sy,
+            steps=steps,
+            learning_rate=learning_rate,
+            first_order=first_order,
         )
         return _mean_loss(likelihood, apply(adapted, qx), qy)
 
-    losses = jax.vmap(one)(episodes.support_x, episodes.support_y, episodes.query_x,
-                           episodes.query_y)
+    losses = jax.vmap(one)(
+        episodes.support_x, episodes.support_y, episodes.query_x, episodes.query_y
+    )
     value = jnp.mean(losses)
     return value, {"query_loss": value}
 
@@ -136,12 +143,20 @@ class MAML:
 
     def loss_function(self):
         """``loss(theta, episodes, key) -> (value, parts)`` (cached, for the training loop)."""
-        key = ("loss", self.likelihood, self.inner_steps, self.inner_learning_rate,
-               self.first_order)
+        key = (
+            "loss",
+            self.likelihood,
+            self.inner_steps,
+            self.inner_learning_rate,
+            self.first_order,
+        )
         if key not in self._programs:
             apply, likelihood = self.network.apply, self.likelihood
-            settings = {"steps": self.inner_steps, "learning_rate": self.inner_learning_rate,
-                        "first_order": self.first_order}
+            settings = {
+                "steps": self.inner_steps,
+                "learning_rate": self.inner_learning_rate,
+                "first_order": self.first_order,
+            }
 
             def loss(theta, episodes, _key):
                 return maml_loss(theta, episodes, apply=apply, likelihood=likelihood, **settings)
@@ -187,21 +202,32 @@ class MAML:
         """Network outputs at the query inputs after adaptation: ``(T, 1, Q, K)``."""
         if self.params_ is None:
             raise RuntimeError("MAML is not fitted: call fit(tasks, ...) first")
-        sx, sy, qx = check_episode_inputs(support_x, support_y, query_x,
-                                          likelihood=self.likelihood)
+        sx, sy, qx = check_episode_inputs(support_x, support_y, query_x, likelihood=self.likelihood)
         key = ("predict", self.likelihood, self.inner_steps, self.inner_learning_rate)
         if key not in self._programs:
             apply, likelihood = self.network.apply, self.likelihood
             steps, lr = self.inner_steps, self.inner_learning_rate
 
             def one(theta, sx, sy, qx):
-                adapted = adapt(apply, likelihood, theta, sx, sy, steps=steps,
-                                learning_rate=lr, first_order=True)
+                adapted = adapt(
+                    apply,
+                    likelihood,
+                    theta,
+                    sx,
+                    sy,
+                    steps=steps,
+                    learning_rate=lr,
+                    first_order=True,
+                )
                 return apply(adapted, qx)[None]
 
             self._programs[key] = jax.jit(jax.vmap(one, in_axes=(None, 0, 0, 0)))
         with computing_in(self.precision):
             y_dtype = jnp.int32 if self.likelihood.kind == "categorical" else float
-            out = self._programs[key](self.params_, jnp.asarray(sx, float),
-                                      jnp.asarray(sy, y_dtype), jnp.asarray(qx, float))
+            out = self._programs[key](
+                self.params_,
+                jnp.asarray(sx, float),
+                jnp.asarray(sy, y_dtype),
+                jnp.asarray(qx, float),
+            )
             return np.asarray(out)

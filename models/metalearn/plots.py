@@ -67,8 +67,14 @@ def plot_sine_tasks(
             ax.fill_between(grid, lo, hi, color="C0", alpha=0.25, label="90% band")
             ax.plot(grid, f[t].mean(0), color="C0", label="predictive mean")
             ax.plot(grid, truth[t], color="k", ls="--", lw=1, label="truth")
-            ax.scatter(np.asarray(sub.support_x[t, :, 0]), np.asarray(sub.support_y[t]),
-                       color="C3", zorder=3, s=18, label="support")
+            ax.scatter(
+                np.asarray(sub.support_x[t, :, 0]),
+                np.asarray(sub.support_y[t]),
+                color="C3",
+                zorder=3,
+                s=18,
+                label="support",
+            )
             ax.set_title(f"{LABELS.get(name, name)}, task {t}", fontsize=9)
             if t == 0 and row == 0:
                 ax.legend(fontsize=7, loc="best")
@@ -84,8 +90,14 @@ def plot_reliability(outputs: dict[str, np.ndarray], labels: np.ndarray) -> Figu
         rel = reliability(predictive_probs(outputs[name]), np.asarray(labels).astype(int))
         centres = 0.5 * (rel["edges"][1:] + rel["edges"][:-1])
         used = rel["count"] > 0
-        ax.bar(centres[used], rel["accuracy"][used], width=1 / len(centres), edgecolor="k",
-               alpha=0.7, label="accuracy")
+        ax.bar(
+            centres[used],
+            rel["accuracy"][used],
+            width=1 / len(centres),
+            edgecolor="k",
+            alpha=0.7,
+            label="accuracy",
+        )
         ax.plot([0, 1], [0, 1], "k--", lw=1)
         ax.plot(rel["confidence"][used], rel["accuracy"][used], "o", ms=3, color="C3")
         ax.set_title(LABELS.get(name, name), fontsize=9)

@@ -85,8 +85,11 @@ class ProtoNet:
                     logits = prototype_logits(apply(theta, sx), sy, apply(theta, qx), ways)
                     return jnp.mean(lik.point_nll(logits, qy))
 
-                value = jnp.mean(jax.vmap(one)(episodes.support_x, episodes.support_y,
-                                               episodes.query_x, episodes.query_y))
+                value = jnp.mean(
+                    jax.vmap(one)(
+                        episodes.support_x, episodes.support_y, episodes.query_x, episodes.query_y
+                    )
+                )
                 return value, {"query_loss": value}
 
             self._programs[key] = loss
@@ -128,8 +131,7 @@ class ProtoNet:
         """Logits ``-||f(x) - c_k||^2`` at the query inputs: ``(T, 1, Q, ways)``."""
         if self.params_ is None:
             raise RuntimeError("ProtoNet is not fitted: call fit(tasks, ...) first")
-        sx, sy, qx = check_episode_inputs(support_x, support_y, query_x,
-                                          likelihood=self.likelihood)
+        sx, sy, qx = check_episode_inputs(support_x, support_y, query_x, likelihood=self.likelihood)
         key = ("predict", self.ways_)
         if key not in self._programs:
             apply, ways = self.network.apply, self.ways_
@@ -139,9 +141,14 @@ class ProtoNet:
 
             self._programs[key] = jax.jit(jax.vmap(one, in_axes=(None, 0, 0, 0)))
         with computing_in(self.precision):
-            return np.asarray(self._programs[key](
-                self.params_, jnp.asarray(sx, float), jnp.asarray(sy, jnp.int32),
-                jnp.asarray(qx, float)))
+            return np.asarray(
+                self._programs[key](
+                    self.params_,
+                    jnp.asarray(sx, float),
+                    jnp.asarray(sy, jnp.int32),
+                    jnp.asarray(qx, float),
+                )
+            )
 
 
 class NearestCentroid:
@@ -187,6 +194,5 @@ class NearestCentroid:
         """Tempered logits at the query inputs: ``(T, 1, Q, ways)``."""
         if self.temperature_ is None:
             raise RuntimeError("NearestCentroid is not fitted: call fit(tasks) first")
-        sx, sy, qx = check_episode_inputs(support_x, support_y, query_x,
-                                          likelihood=self.likelihood)
+        sx, sy, qx = check_episode_inputs(support_x, support_y, query_x, likelihood=self.likelihood)
         return np.asarray(self._logits(sx, sy, qx))[:, None] / self.temperature_

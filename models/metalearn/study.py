@@ -120,8 +120,9 @@ def sine_study(
     import pandas as pd
 
     train = sine_line_tasks(shots=shots, queries=15)
-    test = sine_line_tasks(shots=shots, queries=100).sample(settings.seed + 1000,
-                                                            settings.test_episodes)
+    test = sine_line_tasks(shots=shots, queries=100).sample(
+        settings.seed + 1000, settings.test_episodes
+    )
     net = mlp((1, 40, 40, 1))
     models = {
         "niw_meta": NIWMeta(net, seed=settings.seed, **settings.niw),
@@ -134,8 +135,9 @@ def sine_study(
         _fit(model, train, settings, progress, seconds, name)
         start = time.perf_counter()
         if name == "niw_meta":
-            out = model.predict_outputs(test.support_x, test.support_y, test.query_x,
-                                        draws=settings.draws)
+            out = model.predict_outputs(
+                test.support_x, test.support_y, test.query_x, draws=settings.draws
+            )
         else:
             out = model.predict_outputs(test.support_x, test.support_y, test.query_x)
         seconds[f"{name}_predict"] = time.perf_counter() - start
@@ -171,8 +173,9 @@ def digits_study(
         _fit(model, train, settings, progress, seconds, name)
         start = time.perf_counter()
         if name == "niw_meta":
-            out = model.predict_outputs(test.support_x, test.support_y, test.query_x,
-                                        draws=settings.draws)
+            out = model.predict_outputs(
+                test.support_x, test.support_y, test.query_x, draws=settings.draws
+            )
         else:
             out = model.predict_outputs(test.support_x, test.support_y, test.query_x)
         seconds[f"{name}_predict"] = time.perf_counter() - start

@@ -147,9 +147,7 @@ def _draw_sine_line(data: dict, key: jax.Array, n: int, *, shots: int, queries: 
     truth = jnp.concatenate([is_sine, amp, phase, slope, icpt], axis=1)
     x = jax.random.uniform(keys[5], (n, shots + queries), minval=-5.0, maxval=5.0)
     y = sine_line_function(truth, x) + data["noise"] * jax.random.normal(keys[6], x.shape)
-    return Episodes(
-        x[:, :shots, None], y[:, :shots], x[:, shots:, None], y[:, shots:], truth=truth
-    )
+    return Episodes(x[:, :shots, None], y[:, :shots], x[:, shots:, None], y[:, shots:], truth=truth)
 
 
 def sine_line_tasks(*, shots: int = 5, queries: int = 15, noise: float = 0.3) -> TaskSampler:
@@ -323,9 +321,7 @@ def _draw_digits(data: dict, key: jax.Array, n: int, *, ways: int, shots: int, q
     return jax.vmap(one)(jax.random.split(key, n))
 
 
-def digits_fewshot(
-    split: str, *, ways: int = 5, shots: int = 1, queries: int = 15
-) -> TaskSampler:
+def digits_fewshot(split: str, *, ways: int = 5, shots: int = 1, queries: int = 15) -> TaskSampler:
     """digits-fs: ``ways``-way ``shots``-shot episodes from scikit-learn's bundled digits.
 
     The 1797 8x8 images (pixels scaled to [0, 1]) of ten digits, each rotated by 0, 90, 180
@@ -367,6 +363,5 @@ def digits_fewshot(
         likelihood=Likelihood.make("categorical"),
         n_tasks=None,
         name=f"digits_fs({split}, {ways}-way {shots}-shot, {queries} queries)",
-        info={"split": split, "ways": ways, "shots": shots, "queries": queries,
-              "classes": names},
+        info={"split": split, "ways": ways, "shots": shots, "queries": queries, "classes": names},
     )

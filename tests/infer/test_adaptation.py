@@ -13,7 +13,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import pytest
-from conftest import assert_moment
+from tolerances import assert_moment
 
 import bayesuq
 from bayesuq.infer import adaptation

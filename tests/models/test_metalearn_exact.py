@@ -43,10 +43,17 @@ def test_sgld_recovers_a_gaussian_target():
         def loss(theta):
             return 0.5 * jnp.sum(p * (theta - a) ** 2)
 
-        fit = jax.jit(lambda key: sgld_surrogate(
-            loss, jnp.zeros(d), key, steps=51_000, burnin=1000, step_size=eta,
-            curvature_max=1e6,
-        ))
+        fit = jax.jit(
+            lambda key: sgld_surrogate(
+                loss,
+                jnp.zeros(d),
+                key,
+                steps=51_000,
+                burnin=1000,
+                step_size=eta,
+                curvature_max=1e6,
+            )
+        )
         m_bar, a_bar = (np.asarray(v) for v in fit(jax.random.PRNGKey(0)))
     var = 1.0 / np.asarray(p) / (1 - eta * np.asarray(p) / 4)
     assert np.max(np.abs(m_bar - np.asarray(a)) / np.sqrt(var)) < 0.1
@@ -54,8 +61,15 @@ def test_sgld_recovers_a_gaussian_target():
     assert np.max(np.abs(1.0 / a_bar - 1.0 / np.asarray(p)) * np.asarray(p)) > 0.02  # bias seen
     # with the README's three steps the clip, not the data, sets A_bar (spec section 2 [D])
     with computing_in("float64"):
-        _, clipped = sgld_surrogate(loss, jnp.zeros(d), jax.random.PRNGKey(1), steps=3,
-                                    burnin=0, step_size=1e-6, curvature_max=1e3)
+        _, clipped = sgld_surrogate(
+            loss,
+            jnp.zeros(d),
+            jax.random.PRNGKey(1),
+            steps=3,
+            burnin=0,
+            step_size=1e-6,
+            curvature_max=1e3,
+        )
     assert np.all(np.asarray(clipped) == 1e3)
 
 
@@ -71,22 +85,31 @@ def test_exact_local_posterior_is_the_conjugate_posterior(covariance):
     rng = np.random.default_rng(0)
     with computing_in("float64"):
         if covariance == "diag":
-            niw = NIW(jnp.asarray(rng.normal(size=5)), jnp.asarray(1.0),
-                      jnp.asarray(rng.uniform(0.5, 2, 5)), jnp.asarray(3.0))
+            niw = NIW(
+                jnp.asarray(rng.normal(size=5)),
+                jnp.asarray(1.0),
+                jnp.asarray(rng.uniform(0.5, 2, 5)),
+                jnp.asarray(3.0),
+            )
             prior_prec = np.diag(3.0 / np.asarray(niw.scale))
         else:
             b = rng.normal(size=(5, 5))
             scale = b @ b.T / 5 + np.eye(5)
-            niw = NIW(jnp.asarray(rng.normal(size=5)), jnp.asarray(1.0), jnp.asarray(scale),
-                      jnp.asarray(7.0))
+            niw = NIW(
+                jnp.asarray(rng.normal(size=5)),
+                jnp.asarray(1.0),
+                jnp.asarray(scale),
+                jnp.asarray(7.0),
+            )
             prior_prec = 7.0 * np.linalg.inv(scale)
         x = np.concatenate([ep.support_x, ep.query_x], axis=1)
         y = np.concatenate([ep.support_y, ep.query_y], axis=1)
 
         @jax.jit
         def posterior(x, y):
-            m_bar, a_bar = surrogate_fit(net.apply, tasks.likelihood, config, niw.mean, x, y,
-                                         jax.random.PRNGKey(0))
+            m_bar, a_bar = surrogate_fit(
+                net.apply, tasks.likelihood, config, niw.mean, x, y, jax.random.PRNGKey(0)
+            )
             return local_posterior(niw, m_bar, a_bar)
 
         means, covs = jax.vmap(posterior)(jnp.asarray(x), jnp.asarray(y))
@@ -120,16 +143,26 @@ def _mean_field_fixed_point(tasks, prior, iterations=2000):
         v = 1 / (a + p)
         m = v * (a * m_bar + p * m0)
         m0 = (m.sum(0) + prior["kappa"] * prior["mean"]) / (n + prior["kappa"])
-        lam = (np.sum(v + (m - m0) ** 2, axis=0) + prior["scale"]
-               + prior["kappa"] * (m0 - prior["mean"]) ** 2)
+        lam = (
+            np.sum(v + (m - m0) ** 2, axis=0)
+            + prior["scale"]
+            + prior["kappa"] * (m0 - prior["mean"]) ** 2
+        )
     return m0, lam, n0
 
 
 @pytest.fixture(scope="module")
 def trained_linear():
     tasks = linear_gaussian_tasks(40, seed=1)
-    model = NIWMeta(linear_gaussian_network(5), surrogate="exact", data_term="surrogate",
-                    precision="float64", gamma0_init=1.0, n0_init=1.0, seed=0)
+    model = NIWMeta(
+        linear_gaussian_network(5),
+        surrogate="exact",
+        data_term="surrogate",
+        precision="float64",
+        gamma0_init=1.0,
+        n0_init=1.0,
+        seed=0,
+    )
     model.fit(tasks, steps=1500, meta_batch=40, learning_rate=0.05, progress=False)
     return tasks, model
 
@@ -168,8 +201,15 @@ def test_niw_global_posterior_matches_nuts_hierarchical_posterior():
     posterior mean, E_q sigma^2 = lambda/(n0 - 2) within 5% of NUTS's posterior mean of s^2
     (a test run gave 0.25 sd and 2%)."""
     tasks = linear_gaussian_tasks(100, seed=0)
-    model = NIWMeta(linear_gaussian_network(5), surrogate="exact", data_term="surrogate",
-                    precision="float64", gamma0_init=1.0, n0_init=1.0, seed=0)
+    model = NIWMeta(
+        linear_gaussian_network(5),
+        surrogate="exact",
+        data_term="surrogate",
+        precision="float64",
+        gamma0_init=1.0,
+        n0_init=1.0,
+        seed=0,
+    )
     model.fit(tasks, steps=2000, meta_batch=100, learning_rate=0.05, progress=False)
     idata = fit_hierarchical(tasks, prior=PRIOR, chains=2, draws=1000, warmup=1000, seed=0)
     post = idata.posterior

@@ -87,11 +87,13 @@ def _niw_logpdf(niw, mu, sigma):
 
 def _niw_logpdf_scipy(niw, mu, sigma):
     iw = scipy.stats.invwishart(df=niw.dof, scale=niw.scale)
-    return np.array([
-        iw.logpdf(s if len(niw.mean) > 1 else s[0, 0])
-        + scipy.stats.multivariate_normal(niw.mean, s / niw.kappa).logpdf(m)
-        for m, s in zip(mu, sigma, strict=True)
-    ])
+    return np.array(
+        [
+            iw.logpdf(s if len(niw.mean) > 1 else s[0, 0])
+            + scipy.stats.multivariate_normal(niw.mean, s / niw.kappa).logpdf(m)
+            for m, s in zip(mu, sigma, strict=True)
+        ]
+    )
 
 
 def _jax(niw):
@@ -146,10 +148,12 @@ def test_diagonal_forms_match_monte_carlo_and_the_full_form_at_d1():
         kl_diag = float(niw_kl(jq, jp))
         # at d = 1 the diagonal form of each coordinate equals the full form
         per_coord = [
-            float(niw_kl(
-                NIW(jq.mean[j:j + 1], jq.kappa, jq.scale[j:j + 1, None], jq.dof),
-                NIW(jp.mean[j:j + 1], jp.kappa, jp.scale[j:j + 1, None], jp.dof),
-            ))
+            float(
+                niw_kl(
+                    NIW(jq.mean[j : j + 1], jq.kappa, jq.scale[j : j + 1, None], jq.dof),
+                    NIW(jp.mean[j : j + 1], jp.kappa, jp.scale[j : j + 1, None], jp.dof),
+                )
+            )
             for j in range(d)
         ]
     np.testing.assert_allclose(kl_diag, sum(per_coord), rtol=1e-12)
@@ -158,9 +162,7 @@ def test_diagonal_forms_match_monte_carlo_and_the_full_form_at_d1():
         assert_moment(x.mean(), e_prec[j], x.std() / np.sqrt(DRAWS), name=f"E 1/sigma2[{j}]")
         x = np.log(sigma2[:, j])
         assert_moment(x.mean(), e_logvar[j], x.std() / np.sqrt(DRAWS), name=f"E log sigma2[{j}]")
-    kl = 0.5 * np.sum(
-        v / sigma2 + (m - mu) ** 2 / sigma2 - 1 + np.log(sigma2) - np.log(v), axis=1
-    )
+    kl = 0.5 * np.sum(v / sigma2 + (m - mu) ** 2 / sigma2 - 1 + np.log(sigma2) - np.log(v), axis=1)
     assert_moment(kl.mean(), e_kl, kl.std() / np.sqrt(DRAWS), name="E KL (diag)")
     logq = scipy.stats.invgamma(a=q.dof / 2, scale=q.scale / 2).logpdf(sigma2) + (
         scipy.stats.norm(q.mean, np.sqrt(sigma2 / q.kappa)).logpdf(mu)
@@ -190,8 +192,9 @@ def test_sample_niw_moments(form):
         var = np.diagonal(sigma, axis1=1, axis2=2)
         mean_var = np.diagonal(scale) / (niw.dof - d - 1)  # inverse-Wishart mean
     for j in range(d):
-        assert_moment(var[:, j].mean(), mean_var[j], var[:, j].std() / np.sqrt(n),
-                      name=f"E sigma2[{j}]")
+        assert_moment(
+            var[:, j].mean(), mean_var[j], var[:, j].std() / np.sqrt(n), name=f"E sigma2[{j}]"
+        )
         assert_moment(mu[:, j].mean(), niw.mean[j], mu[:, j].std() / np.sqrt(n), name=f"mu[{j}]")
 
 

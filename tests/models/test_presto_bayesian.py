@@ -122,7 +122,7 @@ def test_a_second_fit_on_same_shaped_data_compiles_nothing(fitted):
     """The program cache keys on the model's content: a new estimator's new closure hits it."""
     from bayesuq.infer import programs
 
-    data, X, y, bayes = fitted
+    _data, X, y, bayes = fitted
     before = programs.PROGRAMS.compiles
     again = BayesianPresto(
         scale=bayes.scale, first_scale=bayes.first_scale, chains=2, draws=400, warmup=400, seed=4
