@@ -92,6 +92,12 @@ class DatasetLayout:
     def serialisable(self) -> bool:
         return True
 
+    @property
+    def splits_key(self) -> bool:
+        # One key per (dataset, chain), derived from the dataset's global index, so that a
+        # dataset's draws do not depend on the chunk it falls in.
+        return False
+
 
 def _init_arguments(
     datasets: int, chains: int, batched: tuple[str, ...], z_template: Any, data: PreparedData
@@ -153,3 +159,7 @@ class ShardedDatasetLayout:
         # A serialised multi-device program must be called in its device context: these get
         # the in-process and XLA caches only.
         return False
+
+    @property
+    def splits_key(self) -> bool:
+        return False  # per-dataset keys, as DatasetLayout

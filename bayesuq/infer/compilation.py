@@ -150,10 +150,27 @@ def _load_executable(path: Path) -> jax.stages.Compiled | None:
     from jax.experimental.serialize_executable import deserialize_and_load
 
     try:
-        serialized, in_tree, out_tree = pickle.loads(path.read_bytes())
-        return deserialize_and_load(serialized, in_tree, out_tree)
+        (serialized, in_tree, out_tree), device_ids = pickle.loads(path.read_bytes())
+        by_id = {device.id: device for device in jax.devices()}
+        devices = [by_id[i] for i in device_ids]  # KeyError: fewer devices now, rebuild
+        return deserialize_and_load(serialized, in_tree, out_tree, execution_devices=devices)
     except Exception:  # written by another jaxlib, damaged, or a type that moved: rebuild
         return None
+
+
+def _execution_device_ids(compiled: jax.stages.Compiled) -> list[int]:
+    """Ids of the devices a compiled program runs on, in its device assignment order.
+
+    Recorded with the executable: loading it without them would assign it to every local
+    device (two shards expected per argument with two host devices), not the one it ran on.
+    """
+    shardings = jax.tree.leaves(
+        compiled.input_shardings, is_leaf=lambda x: isinstance(x, jax.sharding.Sharding)
+    )
+    devices = set().union(*(s.device_set for s in shardings)) if shardings else {jax.devices()[0]}
+    # Multi-device (shard_map) programs are not stored (their layouts are not serialisable),
+    # so the order of several devices never matters here.
+    return sorted(device.id for device in devices)
 
 
 def _store_executable(compiled: jax.stages.Compiled, path: Path) -> bool:
@@ -161,7 +178,7 @@ def _store_executable(compiled: jax.stages.Compiled, path: Path) -> bool:
     from jax.experimental.serialize_executable import serialize
 
     try:
-        payload = pickle.dumps(serialize(compiled))
+        payload = pickle.dumps((serialize(compiled), _execution_device_ids(compiled)))
     except Exception:  # hoisted constants, or an executable that cannot be serialised
         return False
     _write(path, payload)

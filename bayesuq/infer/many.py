@@ -38,6 +38,7 @@ from bayesuq.infer.kernels import NutsKernel
 from bayesuq.infer.loop import chunk_length
 from bayesuq.infer.mcmc import analyse_sampled_model, check_run_arguments, config_attrs
 from bayesuq.infer.programs import SamplerConfig
+from bayesuq.infer.results import split_attrs
 from bayesuq.infer.sites import ModelAnalysis, ModelSites
 
 if TYPE_CHECKING:
@@ -104,11 +105,10 @@ class ManyFits:
             for name, value in self.sites.observed.items()
         }
         stuck = self.stuck.get(dataset, {})
-        timings = {k: float(self.attrs[f"{k}_seconds"]) for k in ("compile", "sampling", "total")}
-        settings = {k: v for k, v in self.attrs.items() if not k.endswith("_seconds")}
+        settings, timings = split_attrs(self.attrs)
         return fit_result(
             inference="nuts",
-            seed=int(settings.pop("seed")),
+            seed=int(self.attrs["seed"]),
             timings=timings,
             attrs={
                 **settings,

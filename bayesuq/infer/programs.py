@@ -3,8 +3,8 @@
 For a model, its data shapes and a :class:`SamplerConfig`, two programs are compiled ahead
 of time, with the data as *arguments* (refitting data of the same shape reuses them):
 
-* ``init(key, fixed, mask, arrays) -> (state, valid)``: the key split into one per chain,
-  then per chain the best of a few uniform(-2, 2) starting points
+* ``init(key, fixed, mask, arrays) -> (state, valid)``: the key split into one per chain
+  (dataset layouts take one key per dataset and chain instead), then per chain the best of a few uniform(-2, 2) starting points
   (:mod:`bayesuq.infer.init`) and the kernel's initial state;
 * ``chunk(state, arrays) -> (state, (draws, stats))``: ``lax.scan`` of ``chunk``
   transitions, collecting the constrained draws (latent and deterministic sites) and the
@@ -104,6 +104,10 @@ class Layout(Protocol):
     def serialisable(self) -> bool:
         """Whether the traced programs may be stored with ``jax.export``."""
 
+    @property
+    def splits_key(self) -> bool:
+        """Whether ``init`` takes one key and splits it inside (else one key per member)."""
+
 
 @dataclass(frozen=True)
 class ChainLayout:
@@ -128,6 +132,10 @@ class ChainLayout:
         # A serialised multi-device (shard_map) program must be called in its device
         # context: those get the in-process and XLA caches only.
         return self.chain_method != "parallel"
+
+    @property
+    def splits_key(self) -> bool:
+        return True
 
 
 def one_chain_functions(
@@ -213,12 +221,12 @@ def build_programs(
         init_one, chunk_one = one_chain_functions(model, data, config, analysis.z_template)
         init_fn, chunk_fn = layout.batch(init_one, chunk_one)
         keys, *init_args = layout.init_arguments(analysis.z_template, data)
-        shape = batch_shape(config)
-        key_shape = jax.ShapeDtypeStruct(keys.shape[len(shape) :], keys.dtype)
+        if layout.splits_key:
+            shape = batch_shape(config)
+            init_fn = split_keys_inside(init_fn, shape)
+            keys = jax.ShapeDtypeStruct(keys.shape[len(shape) :], keys.dtype)
         if init_loaded is None:
-            init_loaded = compile_cached(
-                split_keys_inside(init_fn, shape), (key_shape, *init_args), key=init_key
-            )
+            init_loaded = compile_cached(init_fn, (keys, *init_args), key=init_key)
         if chunk_loaded is None:
             state_shape = init_loaded[1][0]
             chunk_loaded = compile_cached(chunk_fn, (state_shape, init_args[-1]), key=chunk_key)
