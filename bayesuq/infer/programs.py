@@ -4,8 +4,9 @@ For a model, its data shapes and a :class:`SamplerConfig`, two programs are comp
 of time, with the data as *arguments* (refitting data of the same shape reuses them):
 
 * ``init(key, fixed, mask, arrays) -> (state, valid)``: the key split into one per chain
-  (dataset layouts take one key per dataset and chain instead), then per chain the best of a few uniform(-2, 2) starting points
-  (:mod:`bayesuq.infer.init`) and the kernel's initial state;
+  (dataset layouts take one key per dataset and chain instead), then per chain the best
+  of a few uniform(-2, 2) starting points (:mod:`bayesuq.infer.init`) and the kernel's
+  initial state;
 * ``chunk(state, arrays) -> (state, (draws, stats))``: ``lax.scan`` of ``chunk``
   transitions, collecting the constrained draws (latent and deterministic sites) and the
   kernel's statistics.
