@@ -104,7 +104,7 @@ def test_martingale_report_leaves_out_mcmc_panels(martingale_normal_fit, tmp_pat
     assert figure_kinds(page) == ["marginals"]  # one scalar: no pair plot
     assert "Only one scalar is plotted" in page
     note = re.search(r'<p class="note" id="no-mcmc-panels">([^<]*)</p>', page).group(1)
-    assert "martingale_normal" in note and "do not apply" in note
+    assert "martingale (normal)" in note and "do not apply" in note
     assert "<th>R-hat</th>" not in page and "divergent" not in page.lower()
     assert not {"trace", "rank", "energy"} & set(section_ids(page))
     assert '<div class="verdict ok"' in page
