@@ -98,6 +98,7 @@ def test_nan_and_unordered_string_labels_are_refused():
         BayesianPresto().fit(X, ["low", "mid", "high", "high", "mid", "low"])
 
 
+@pytest.mark.slow
 def test_tiny_scale_is_proportional_odds():
     """scale -> 0 pins the differences at 0, so the posterior is that of proportional odds:
     by Bernstein-von Mises its mean is within 0.5 posterior sd of the PO MLE (n = 400;

@@ -60,6 +60,7 @@ def test_generator_refuses_impossible_designs(kwargs, match):
         simulate_sparse_diffs(**kwargs)
 
 
+@pytest.mark.slow
 def test_presto_beats_both_baselines_on_sparse_differences():
     """20 replications of the main design: n = 2500, p = 10, pi = 1/2, alpha = (0, 3.5, 5.5).
 
