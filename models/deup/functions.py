@@ -106,6 +106,7 @@ def _ackley(x: jax.Array) -> jax.Array:
     )
 
 
+#: ``sin(x) cos(5x) cos(22x)`` on ``[-1, 2]``; maximum 0.94989 at ``x = 1.85723``.
 MULTI_OPTIMA = TestFunction(
     name="multi_optima",
     lower=(-1.0,),
@@ -114,8 +115,8 @@ MULTI_OPTIMA = TestFunction(
     argmax=(1.857228462841931,),
     fn=_multi_optima,
 )
-"""``sin(x) cos(5x) cos(22x)`` on ``[-1, 2]``; maximum 0.94989 at ``x = 1.85723``."""
 
+#: Negated Levi N.13 on ``[-10, 10]^2``; maximum 0 at ``(1, 1)``.
 LEVI_N13 = TestFunction(
     name="levi_n13",
     lower=(-10.0, -10.0),
@@ -124,7 +125,6 @@ LEVI_N13 = TestFunction(
     argmax=(1.0, 1.0),
     fn=_levi_n13,
 )
-"""Negated Levi N.13 on ``[-10, 10]^2``; maximum 0 at ``(1, 1)``."""
 
 
 @functools.cache

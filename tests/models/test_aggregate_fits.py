@@ -197,6 +197,7 @@ def test_simulation_noise_check_flags_too_small_J_tilde():
     assert any("R-hat" in m for m in report.messages)
 
 
+@pytest.mark.slow  # ~40 s on CI's two cores
 def test_cli_writes_summary_and_figures(tmp_path):
     # the fit settings of QUICK re-use the compiled program of the exact fit above
     args = ["aggregate", "--smoke", "--modes", "exact", "--out", str(tmp_path)]

@@ -140,10 +140,11 @@ def test_noise_study_compiles_once(linear_sim):
     [
         (linear_model, simulate_linear, ("local", "full", "exact", "approx")),
         (turnover_model, simulate_turnover, ("local", "full", "approx")),
-        (
+        pytest.param(
             amd_model,
             lambda: simulate_amd(n_patients=10, n_patients_ext=20),
             ("local", "full", "approx"),
+            marks=pytest.mark.slow,  # ~30 s on CI's two cores; test_aggregate_amd_fit fits it
         ),
     ],
     ids=["linear", "turnover", "amd"],
