@@ -1,16 +1,16 @@
 """NUTS fits of the aggregate-data models: approx against the exact and full oracles.
 
 All fits here run under ``-m slow`` (they take minutes on CI's two cores); the default suite
-checks the aggregate family through ``test_aggregate_likelihood.py`` and
-``test_aggregate_amd_fit.py``. The ``quick`` set (one module-scoped set of fits, 2 chains x
-500 + 500, J_tilde = 500, the paper's value): at finite J_tilde the approximate posterior of
-delta is the exact one shifted by ``-sigma_a * mean(xi)`` (the simulated mean curve is off
-by ``X' diag(sigma_a) mean(xi)``), about 0.1/sqrt(J_tilde) = 0.3 posterior sd at J_tilde =
-500. The quick comparison therefore adds that known shift back, per draw, before asking
-for means within 0.1 posterior sd (plus 3 combined MCSEs) and sds within 15 %. The slow
-tests check the plain, uncorrected criterion: J_tilde = 4000 (0.1 sd + 3 MCSE) and J_tilde =
-20000 with 4 x 1000 draws (0.1 sd, no MCSE allowance; the sheared linear model gives a bulk
-ESS above 1000 per 1000 draws, so the MCSE is about 0.02 sd).
+checks the aggregate family's likelihoods in ``test_aggregate_likelihood.py``. The ``quick``
+set (one module-scoped set of fits, 2 chains x 500 + 500, J_tilde = 500, the paper's value):
+at finite J_tilde the approximate posterior of delta is the exact one shifted by ``-sigma_a
+* mean(xi)`` (the simulated mean curve is off by ``X' diag(sigma_a) mean(xi)``), about
+0.1/sqrt(J_tilde) = 0.3 posterior sd at J_tilde = 500. The quick comparison therefore adds
+that known shift back, per draw, before asking for means within 0.1 posterior sd (plus 3
+combined MCSEs) and sds within 15 %. The slow tests check the plain, uncorrected criterion:
+J_tilde = 4000 (0.1 sd + 3 MCSE) and J_tilde = 20000 with 4 x 1000 draws (0.1 sd, no MCSE
+allowance; the sheared linear model gives a bulk ESS above 1000 per 1000 draws, so the MCSE
+is about 0.02 sd).
 """
 
 from __future__ import annotations
