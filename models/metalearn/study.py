@@ -109,6 +109,23 @@ def _fit(model, tasks, settings: StudySettings, progress: bool, seconds: dict, n
     return model
 
 
+def _run_methods(models, train, test, settings: StudySettings, progress: bool, metrics):
+    """Fit every method on ``train``, predict the ``test`` episodes, score with ``metrics``."""
+    import pandas as pd
+
+    seconds: dict[str, float] = {}
+    outputs, rows = {}, []
+    for name, model in models.items():
+        _fit(model, train, settings, progress, seconds, name)
+        start = time.perf_counter()
+        draws = {"draws": settings.draws} if name == "niw_meta" else {}
+        out = model.predict_outputs(test.support_x, test.support_y, test.query_x, **draws)
+        seconds[f"{name}_predict"] = time.perf_counter() - start
+        outputs[name] = out
+        rows.append({"method": name, **metrics(out)})
+    return StudyResult(pd.DataFrame(rows), test, outputs, models, seconds, settings)
+
+
 def sine_study(
     settings: StudySettings = SINE, *, shots: int = 5, progress: bool = True
 ) -> StudyResult:
@@ -117,7 +134,6 @@ def sine_study(
     Training tasks have 15 query points, test tasks 100 (spec section 6); the summary
     columns are ``method``, ``mse``, ``mse_se``, ``nll`` (per query point) and ``coverage90``.
     """
-    import pandas as pd
 
     train = sine_line_tasks(shots=shots, queries=15)
     test = sine_line_tasks(shots=shots, queries=100).sample(
@@ -129,21 +145,14 @@ def sine_study(
         "maml": MAML(net, seed=settings.seed, **settings.maml),
         "maml_first_order": MAML(net, seed=settings.seed, first_order=True, **settings.maml),
     }
-    seconds: dict[str, float] = {}
-    outputs, rows = {}, []
-    for name, model in models.items():
-        _fit(model, train, settings, progress, seconds, name)
-        start = time.perf_counter()
-        if name == "niw_meta":
-            out = model.predict_outputs(
-                test.support_x, test.support_y, test.query_x, draws=settings.draws
-            )
-        else:
-            out = model.predict_outputs(test.support_x, test.support_y, test.query_x)
-        seconds[f"{name}_predict"] = time.perf_counter() - start
-        outputs[name] = out
-        rows.append({"method": name, **regression_metrics(out, test.query_y, 0.3)})
-    return StudyResult(pd.DataFrame(rows), test, outputs, models, seconds, settings)
+    return _run_methods(
+        models,
+        train,
+        test,
+        settings,
+        progress,
+        lambda out: regression_metrics(out, test.query_y, 0.3),
+    )
 
 
 def digits_study(
@@ -153,7 +162,6 @@ def digits_study(
 
     Summary columns: ``method``, ``accuracy``, ``accuracy_ci95`` (fractions), ``nll``, ``ece``.
     """
-    import pandas as pd
 
     train = digits_fewshot("train", ways=ways, shots=shots, queries=15)
     test = digits_fewshot("test", ways=ways, shots=shots, queries=15).sample(
@@ -167,18 +175,11 @@ def digits_study(
         "protonet": ProtoNet(mlp((64, 64, 64, 64)), seed=settings.seed),
         "nearest_centroid": NearestCentroid(seed=settings.seed),
     }
-    seconds: dict[str, float] = {}
-    outputs, rows = {}, []
-    for name, model in models.items():
-        _fit(model, train, settings, progress, seconds, name)
-        start = time.perf_counter()
-        if name == "niw_meta":
-            out = model.predict_outputs(
-                test.support_x, test.support_y, test.query_x, draws=settings.draws
-            )
-        else:
-            out = model.predict_outputs(test.support_x, test.support_y, test.query_x)
-        seconds[f"{name}_predict"] = time.perf_counter() - start
-        outputs[name] = out
-        rows.append({"method": name, **classification_metrics(out, test.query_y)})
-    return StudyResult(pd.DataFrame(rows), test, outputs, models, seconds, settings)
+    return _run_methods(
+        models,
+        train,
+        test,
+        settings,
+        progress,
+        lambda out: classification_metrics(out, test.query_y),
+    )
