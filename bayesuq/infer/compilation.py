@@ -103,9 +103,23 @@ class ProgramCache:
         self._items.clear()
 
 
-def compile_ahead(fn: Callable, *example_args: Any) -> jax.stages.Compiled:
-    """``jax.jit(fn)`` lowered and compiled for the given example (or abstract) arguments."""
-    return jax.jit(fn).lower(*example_args).compile()
+# XLA:CPU splits a large program's LLVM module for parallel code generation, and an
+# executable serialised from a split module can miss kernels when a new process loads it
+# ("Function ... fusion not found" at run time). Programs meant for storage are compiled
+# unsplit.
+_STORABLE_CPU_OPTIONS = {"xla_cpu_parallel_codegen_split_count": 1}
+
+
+def compile_ahead(fn: Callable, *example_args: Any, storable: bool = False) -> jax.stages.Compiled:
+    """``jax.jit(fn)`` lowered and compiled for the given example (or abstract) arguments.
+
+    ``storable=True`` compiles so that the executable can be serialised and loaded by
+    another process (on CPU: one LLVM module, see ``_STORABLE_CPU_OPTIONS``).
+    """
+    lowered = jax.jit(fn).lower(*example_args)
+    if storable and jax.default_backend() == "cpu":
+        return lowered.compile(compiler_options=_STORABLE_CPU_OPTIONS)
+    return lowered.compile()
 
 
 def fingerprint(*parts: Any) -> str:
@@ -146,15 +160,36 @@ def output_shapes(compiled: jax.stages.Compiled) -> Any:
     return jax.tree.map(lambda out: jax.ShapeDtypeStruct(out.shape, out.dtype), compiled.out_info)
 
 
+def _uses_lapack(compiled: jax.stages.Compiled) -> bool:
+    """Whether a compiled CPU program calls jaxlib's LAPACK kernels (Cholesky, solves, ...)."""
+    try:
+        return "lapack_" in compiled.as_text()
+    except Exception:  # no text for this executable: assume it does (loading costs ~0.3 s)
+        return True
+
+
+def _initialize_lapack() -> None:
+    """Resolve jaxlib's LAPACK function pointers, as JAX does when it lowers a linalg op.
+
+    JAX fills them lazily while lowering; a stored executable is loaded without lowering, and
+    calling a LAPACK kernel before they are filled crashes the process (segmentation fault).
+    """
+    from jax._src.lib import lapack
+
+    lapack._lapack.initialize()
+
+
 def _load_executable(path: Path) -> jax.stages.Compiled | None:
     from jax.experimental.serialize_executable import deserialize_and_load
 
     try:
-        (serialized, in_tree, out_tree), device_ids = pickle.loads(path.read_bytes())
+        (serialized, in_tree, out_tree), device_ids, uses_lapack = pickle.loads(path.read_bytes())
         by_id = {device.id: device for device in jax.devices()}
         devices = [by_id[i] for i in device_ids]  # KeyError: fewer devices now, rebuild
+        if uses_lapack:
+            _initialize_lapack()
         return deserialize_and_load(serialized, in_tree, out_tree, execution_devices=devices)
-    except Exception:  # written by another jaxlib, damaged, or a type that moved: rebuild
+    except Exception:  # written by another jaxlib or version, damaged, a type moved: rebuild
         return None
 
 
@@ -178,7 +213,9 @@ def _store_executable(compiled: jax.stages.Compiled, path: Path) -> bool:
     from jax.experimental.serialize_executable import serialize
 
     try:
-        payload = pickle.dumps((serialize(compiled), _execution_device_ids(compiled)))
+        payload = pickle.dumps(
+            (serialize(compiled), _execution_device_ids(compiled), _uses_lapack(compiled))
+        )
     except Exception:  # hoisted constants, or an executable that cannot be serialised
         return False
     _write(path, payload)
@@ -236,8 +273,9 @@ def compile_cached(
     if loaded is not None:
         return loaded
     directory = _program_dir()
-    compiled = compile_ahead(fn, *example_args)
-    if key is not None and directory is not None:
+    storing = key is not None and directory is not None
+    compiled = compile_ahead(fn, *example_args, storable=storing)
+    if storing:
         if not _store_executable(compiled, directory / f"{key}{_EXECUTABLE_SUFFIX}"):
             exported = jax.export.export(jax.jit(fn))(*example_args)
             _write(directory / f"{key}{_EXPORT_SUFFIX}", exported.serialize())

@@ -65,3 +65,41 @@ def test_second_process_traces_the_model_once_and_lowers_nothing(tmp_path):
     np.testing.assert_array_equal(first["mu"], second["mu"])
     stored = sorted(p.name.rsplit("-", 1)[-1] for p in (tmp_path / "bayesuq-programs").iterdir())
     assert stored == ["chunk.xla", "init.xla"]
+
+
+GP_CHILD = """
+import json
+import jax.numpy as jnp, numpy as np, numpyro, numpyro.distributions as dist
+import bayesuq
+
+def gp(x, y):
+    rho = numpyro.sample("rho", dist.InverseGamma(5.0, 5.0))
+    alpha = numpyro.sample("alpha", dist.HalfNormal(1.0))
+    sigma = numpyro.sample("sigma", dist.HalfNormal(1.0))
+    k = alpha**2 * jnp.exp(-0.5 * (x[:, None] - x[None, :]) ** 2 / rho**2)
+    k = k + (sigma**2 + 1e-9) * jnp.eye(x.shape[0])
+    numpyro.sample("y", dist.MultivariateNormal(jnp.zeros_like(x), covariance_matrix=k), obs=y)
+
+x = np.linspace(-10.0, 10.0, 11)
+y = np.sin(x / 3.0) + 0.1 * np.cos(7.0 * x)
+idata = bayesuq.nuts(gp, {"x": x, "y": y}, chains=2, draws=40, warmup=40, seed=5,
+                     progress=False)
+print(json.dumps({"rho": idata.posterior["rho"].values.tolist()}))
+"""
+
+
+def test_a_stored_program_with_lapack_calls_runs_in_a_new_process(tmp_path):
+    """A GP (Cholesky: LAPACK custom calls, a program XLA splits for code generation) loaded
+    from the cache in a second process: it used to crash (LAPACK pointers not yet resolved,
+    segmentation fault) or fail on a kernel missing from a split module."""
+    env = {**os.environ, "BAYESUQ_CACHE_DIR": str(tmp_path)}
+
+    def run() -> dict:
+        out = subprocess.run(
+            [sys.executable, "-c", GP_CHILD], env=env, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    first, second = run(), run()
+    np.testing.assert_array_equal(first["rho"], second["rho"])
