@@ -38,7 +38,7 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "gelu": jax.nn.gelu,
 }
 
-__all__ = ["ACTIVATIONS", "Network", "cnn", "mlp"]
+__all__ = ["ACTIVATIONS", "Network", "cnn", "mlp", "residual_embedding"]
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,54 @@ def mlp(
         f", dropout {rate})" if rate else ")"
     )
     return Network(init=init, apply=apply, size=size, unravel=unravel, name=name)
+
+
+def residual_embedding(
+    width: int,
+    hidden: Sequence[int] = (64,),
+    *,
+    activation: str = "relu",
+    log_scale: float = -1.0,
+    dtype: Any = None,
+) -> Network:
+    """An embedding that starts as the identity: ``f(x) = exp(s) * (x + g(x))``.
+
+    ``g`` is an :func:`mlp` ``width -> hidden -> width`` whose output layer starts at zero,
+    so at initialisation ``f`` is the input up to the scale ``exp(s)`` (``s`` is a learned
+    parameter, the last entry of ``theta``; for a prototype classifier it is an inverse
+    temperature). A metric learner built on it (ProtoNet, NIW-Meta's prototype head) starts
+    from the raw-input nearest-centroid rule and learns a correction (a residual block, He
+    et al. 2016, "Deep Residual Learning for Image Recognition", CVPR).
+
+    Parameters
+    ----------
+    width
+        Input and output width.
+    hidden
+        Hidden widths of ``g``.
+    activation
+        Hidden activation of ``g``, one of :data:`ACTIVATIONS`.
+    log_scale
+        Initial ``s``.
+    dtype
+        Parameter dtype (default: the current default float dtype at ``init`` time).
+    """
+    body = mlp((int(width), *hidden, int(width)), activation=activation, dtype=dtype)
+    n_out = int(width) * (int(hidden[-1]) if len(hidden) else int(width)) + int(width)
+
+    def init(key: jax.Array) -> jax.Array:
+        theta = body.init(key)
+        theta = theta.at[-n_out:].set(0.0)  # the output layer (weights, then bias) is last
+        return jnp.concatenate([theta, jnp.full((1,), log_scale, theta.dtype)])
+
+    def apply(theta: jax.Array, x: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
+        return jnp.exp(theta[-1]) * (x + body.apply(theta[:-1], x, key=key))
+
+    def unravel(theta: jax.Array) -> dict[str, Any]:
+        return {"residual": body.unravel(theta[:-1]), "log_scale": theta[-1]}
+
+    name = f"residual({body.name})"
+    return Network(init=init, apply=apply, size=body.size + 1, unravel=unravel, name=name)
 
 
 def cnn(

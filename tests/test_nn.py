@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bayesuq.nn import cnn, mlp
+from bayesuq.nn import cnn, mlp, residual_embedding
 
 
 def test_mlp_size_shapes_and_init_bounds():
@@ -80,3 +80,19 @@ def test_cnn_on_digit_sized_images():
 def test_bad_settings_are_refused(build, message):
     with pytest.raises(ValueError, match=message):
         build()
+
+
+def test_residual_embedding_starts_as_the_scaled_identity_and_learns():
+    """f(x) = exp(s) (x + g(x)) with g's output layer at zero: f(x) = exp(-1) x at init, and
+    the gradient reaches g's output layer (which a zero output layer would block if it
+    were the only path) and the scale."""
+    net = residual_embedding(6, (5,), log_scale=-1.0)
+    theta = net.init(jax.random.PRNGKey(0))
+    x = jax.random.normal(jax.random.PRNGKey(1), (4, 6))
+    np.testing.assert_allclose(net.apply(theta, x), np.exp(-1.0) * x, rtol=1e-6)
+    assert net.size == (6 * 5 + 5) + (5 * 6 + 6) + 1 == theta.shape[0]
+    grad = jax.grad(lambda t: jnp.sum(net.apply(t, x) ** 3))(theta)
+    out_layer = net.unravel(grad)["residual"][-1]
+    assert float(jnp.abs(out_layer[0]).max()) > 0 and float(jnp.abs(grad[-1])) > 0
+    with pytest.raises(ValueError, match="sizes must list"):
+        residual_embedding(0)

@@ -31,6 +31,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from bayesuq.models.metalearn.heads import episode_apply
 from bayesuq.models.metalearn.likelihood import Likelihood
 from bayesuq.models.metalearn.niw import NIW, expected_kl, expected_precision, niw_kl
 from bayesuq.models.metalearn.surrogate import (
@@ -70,6 +71,8 @@ class EpisodeConfig(NamedTuple):
     data_term: str = "mc"
     train_draws: int = 1
     episode_data: str = "all"
+    head: str = "linear"
+    ways: int = 0
 
 
 class GlobalParams(NamedTuple):
@@ -196,7 +199,9 @@ def episode_objective(
 
     ``episode_data="all"`` fits the surrogate and evaluates the data term on support and
     query together (the training rule as the spec reads it); ``"split"`` fits the surrogate
-    on the support and evaluates the data term on the query (MAML's split).
+    on the support and evaluates the data term on the query (MAML's split). With
+    ``config.head="prototype"`` the episode's predictions come from class prototypes of the
+    support embeddings (:func:`bayesuq.models.metalearn.heads.episode_apply`).
     """
     niw = constrain(params, config.kappa)
     if config.episode_data == "all":
@@ -207,11 +212,12 @@ def episode_objective(
         fit_x, fit_y = episode.support_x, episode.support_y
         eval_x, eval_y = episode.query_x, episode.query_y
     key_fit, key_mc = jax.random.split(key)
-    m_bar, a_bar = surrogate_fit(apply, likelihood, config, niw.mean, fit_x, fit_y, key_fit)
+    apply_i = episode_apply(apply, config.head, config.ways, episode.support_x, episode.support_y)
+    m_bar, a_bar = surrogate_fit(apply_i, likelihood, config, niw.mean, fit_x, fit_y, key_fit)
     m_star, v_star = local_posterior(niw, m_bar, a_bar)
     if config.data_term == "mc":
         thetas = _gaussian_draws(key_mc, m_star, v_star, config.train_draws)
-        data = jnp.mean(jax.vmap(lambda t: likelihood.nll(apply(t, eval_x), eval_y))(thetas))
+        data = jnp.mean(jax.vmap(lambda t: likelihood.nll(apply_i(t, eval_x), eval_y))(thetas))
     else:
         data = _surrogate_expectation(m_star, v_star, m_bar, a_bar)
     local_kl = expected_kl(m_star, v_star, niw)

@@ -30,6 +30,7 @@ from bayesuq.models.metalearn.episode import (
     meta_loss,
     surrogate_fit,
 )
+from bayesuq.models.metalearn.heads import HEADS, episode_apply
 from bayesuq.models.metalearn.likelihood import Likelihood
 from bayesuq.models.metalearn.niw import NIW, niw_mode, sample_niw
 from bayesuq.models.metalearn.tasks import TaskSampler
@@ -195,6 +196,11 @@ class NIWMeta:
         (surrogate on the support, data term on the query).
     vi_steps, vi_learning_rate, vi_draws
         The ``"vi"`` test rule's Adam steps, step size and Monte Carlo draws per step.
+    head
+        ``"linear"``: the network's outputs are the predictions; ``"prototype"``
+        (classification): the network is an embedding and an episode's logits are
+        ``-||f(x) - c_k||^2`` to the class prototypes of its support set, the set-up of the
+        paper's few-shot classifiers (a ProtoNet-style backbone under the NIW prior).
 
     Attributes
     ----------
@@ -231,6 +237,7 @@ class NIWMeta:
         vi_steps: int = 10,
         vi_learning_rate: float = 1e-2,
         vi_draws: int = 2,
+        head: str = "linear",
     ):
         if not isinstance(network, Network):
             raise TypeError(
@@ -260,6 +267,11 @@ class NIWMeta:
         self.vi_steps = check_int("vi_steps", vi_steps, minimum=0)
         self.vi_learning_rate = check_positive("vi_learning_rate", vi_learning_rate)
         self.vi_draws = check_int("vi_draws", vi_draws, minimum=1)
+        self.head = check_choice("head", head, HEADS)
+        if self.head == "prototype" and self.likelihood is not None:
+            if self.likelihood.kind != "categorical":
+                raise ValueError("head='prototype' needs a categorical likelihood")
+        self.ways_ = 0
         if surrogate == "exact" and network.size > 2000:
             raise ValueError(
                 f"surrogate='exact' builds a {network.size}x{network.size} Hessian per episode; "
@@ -288,6 +300,8 @@ class NIWMeta:
             data_term=self.data_term,
             train_draws=self.train_draws,
             episode_data=self.episode_data,
+            head=self.head,
+            ways=self.ways_,
         )
 
     def _prior(self) -> NIW:
@@ -321,6 +335,7 @@ class NIWMeta:
             "noise": None if self.likelihood is None else self.likelihood.noise,
             "data_term": self.data_term,
             "episode_data": self.episode_data,
+            "head": self.head,
             "precision": self.precision,
         }
 
@@ -394,6 +409,12 @@ class NIWMeta:
             raise ValueError(
                 f"likelihood {self.likelihood} differs from the tasks' {tasks.likelihood}"
             )
+        if self.head == "prototype":
+            if self.likelihood.kind != "categorical":
+                raise ValueError("head='prototype' needs tasks with a categorical likelihood")
+            self.ways_ = int(tasks.info.get("ways", 0))
+            if self.ways_ < 2:
+                raise ValueError("head='prototype' needs tasks whose info records 'ways' >= 2")
         n_episodes = tasks.n_tasks or steps * meta_batch
         with computing_in(self.precision):
             key_init, key_run = jax.random.split(jax.random.PRNGKey(self.seed))
@@ -464,20 +485,23 @@ class NIWMeta:
             def one(params, sx, sy, qx, key):
                 k_fit, k_draw = jax.random.split(key)
                 niw = constrain(params, config.kappa)
+                apply_i = episode_apply(apply, config.head, config.ways, sx, sy)
                 if rule == "vi":
                     mode_mean, mode_var = niw_mode(niw)
                     mean, cov = vi_posterior(
-                        apply, likelihood, mode_mean, mode_var, sx, sy, k_fit, **vi
+                        apply_i, likelihood, mode_mean, mode_var, sx, sy, k_fit, **vi
                     )
                 else:
-                    m_bar, a_bar = surrogate_fit(apply, likelihood, config, niw.mean, sx, sy, k_fit)
+                    m_bar, a_bar = surrogate_fit(
+                        apply_i, likelihood, config, niw.mean, sx, sy, k_fit
+                    )
                     mean, cov = local_posterior(niw, m_bar, a_bar)
                 z = jax.random.normal(k_draw, (draws, mean.shape[0]), mean.dtype)
                 if cov.ndim == 1:
                     thetas = mean[None, :] + jnp.sqrt(cov)[None, :] * z
                 else:
                     thetas = mean[None, :] + z @ jnp.linalg.cholesky(cov).T
-                return jax.vmap(lambda t: apply(t, qx))(thetas)  # (draws, Q, K)
+                return jax.vmap(lambda t: apply_i(t, qx))(thetas)  # (draws, Q, K)
 
             def program(params, sx, sy, qx, key):
                 keys = jax.random.split(key, sx.shape[0])

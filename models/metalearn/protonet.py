@@ -19,6 +19,7 @@ import numpy as np
 
 from bayesuq.infer.arguments import check_int
 from bayesuq.models.metalearn.estimator import check_episode_inputs
+from bayesuq.models.metalearn.heads import prototype_logits
 from bayesuq.models.metalearn.likelihood import Likelihood
 from bayesuq.models.metalearn.tasks import Episodes, TaskSampler
 from bayesuq.models.metalearn.training import meta_train
@@ -26,24 +27,6 @@ from bayesuq.nn import Network
 from bayesuq.precision import computing_in, resolve_precision
 
 __all__ = ["NearestCentroid", "ProtoNet", "prototype_logits"]
-
-
-def prototype_logits(
-    support: jax.Array, support_y: jax.Array, query: jax.Array, ways: int
-) -> jax.Array:
-    """``-||query - c_k||^2`` with ``c_k`` the mean of the support points of class ``k``.
-
-    ``support (S, E)``, ``support_y (S,)`` integer labels, ``query (Q, E)``; returns
-    ``(Q, ways)``.
-    """
-    onehot = jax.nn.one_hot(support_y, ways, dtype=support.dtype)  # (S, K)
-    centroids = (onehot.T @ support) / jnp.sum(onehot, axis=0)[:, None]
-    sq = (
-        jnp.sum(query**2, axis=1)[:, None]
-        - 2.0 * query @ centroids.T
-        + jnp.sum(centroids**2, axis=1)[None, :]
-    )
-    return -sq
 
 
 def _check_categorical(tasks: TaskSampler, who: str) -> int:

@@ -99,6 +99,35 @@ def test_classification_predict_has_a_class_dim():
     np.testing.assert_allclose(probs.sum("class"), 1.0, rtol=1e-5)
 
 
+@pytest.mark.parametrize("rule", ["vi", "train"])
+def test_prototype_head_is_equivariant_to_the_support_labels(rule):
+    """With ``head="prototype"`` the labels live in the prototypes: relabelling an episode's
+    support permutes the predicted class probabilities and changes nothing else."""
+    tasks = digits_fewshot("train", ways=3, shots=2, queries=2)
+    model = NIWMeta(
+        mlp((64, 8, 8)),
+        head="prototype",
+        surrogate="laplace",
+        sgld_steps=2,
+        step_scale=0.1,
+        test_rule=rule,
+        vi_steps=2,
+        seed=2,
+    )
+    model.fit(tasks, steps=3, meta_batch=2, progress=False)
+    test = digits_fewshot("test", ways=3, shots=2, queries=2).sample(0, 2)
+    perm = np.array([2, 0, 1])  # new label of old class k
+    probs = model.predict_outputs(test.support_x, test.support_y, test.query_x, draws=4, seed=9)
+    relabelled = model.predict_outputs(
+        test.support_x, perm[np.asarray(test.support_y)], test.query_x, draws=4, seed=9
+    )
+    np.testing.assert_allclose(relabelled[..., perm], probs, rtol=1e-4, atol=1e-4)
+    assert (
+        model.predict(test.support_x, test.support_y, test.query_x, draws=2).attrs["head"]
+        == "prototype"
+    )
+
+
 def test_clear_errors(fitted, sine):
     with pytest.raises(TypeError, match=r"network must be a bayesuq\.nn\.Network"):
         NIWMeta(lambda theta, x: x)
@@ -125,6 +154,10 @@ def test_clear_errors(fitted, sine):
         fitted.predict(test.support_x, test.support_y[:, :3], test.query_x)
     with pytest.raises(ValueError, match="prior keys"):
         NIWMeta(SMALL, prior={"df": 3})
+    with pytest.raises(ValueError, match="head must be one of"):
+        NIWMeta(SMALL, head="cosine")
+    with pytest.raises(ValueError, match="head='prototype' needs tasks with a categorical"):
+        NIWMeta(SMALL, head="prototype").fit(sine, steps=1)
 
 
 def test_digits_fewshot_episodes():
