@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpyro import handlers
-from numpyro.distributions import Unit
+from numpyro.distributions import ImproperUniform, Unit
 from numpyro.distributions.transforms import biject_to
 from numpyro.distributions.util import sum_rightmost
 from numpyro.infer.initialization import init_to_uniform
@@ -95,14 +95,36 @@ def model_call_error(model: Callable, data: PreparedData, err: Exception) -> Val
     )
 
 
-def trace_model(model: Callable, data: PreparedData) -> dict:
+def _is_improper(fn: Any) -> bool:
+    """Whether a site's distribution (through wrappers) is an ``ImproperUniform``."""
+    while fn is not None:
+        if isinstance(fn, ImproperUniform):
+            return True
+        fn = getattr(fn, "base_dist", None)
+    return False
+
+
+def _stand_in_for_improper(site: dict) -> Any:
+    """A value in the support of an improper latent site (``init_to_uniform``), else None."""
+    if site["type"] == "sample" and not site["is_observed"] and _is_improper(site["fn"]):
+        return init_to_uniform(site)
+    return None
+
+
+def trace_model(model: Callable, data: PreparedData, *, improper_stand_in: bool = False) -> dict:
     """Run ``model(**data)`` once, concretely, under a seeded trace (readable errors).
 
     Used where concrete values are needed: observed values the model derives from its data,
-    user starting values, prior simulation and explaining an initialisation failure.
+    user starting values, prior simulation and explaining an initialisation failure. An
+    improper prior (``ImproperUniform``) cannot be sampled; with ``improper_stand_in`` such a
+    site takes a point of its support instead (for reading values that do not depend on it,
+    such as a ``numpyro.factor`` site), otherwise the model's error is raised.
     """
+    seeded = handlers.seed(model, rng_seed=0)
+    if improper_stand_in:  # inside the seed handler's reach: init_to_uniform needs its key
+        seeded = handlers.substitute(seeded, substitute_fn=_stand_in_for_improper)
     try:
-        return handlers.trace(handlers.seed(model, rng_seed=0)).get_trace(**data.kwargs)
+        return handlers.trace(seeded).get_trace(**data.kwargs)
     except Exception as err:  # re-raised with the data shapes, which is what users need
         raise model_call_error(model, data, err) from err
 
@@ -250,7 +272,8 @@ def analyse_model(
             if name in sources:
                 observed[name] = np.asarray(data.arrays[sources[name]])
             else:  # derived from the data inside the model: one concrete trace, if needed
-                concrete = trace_model(model, data) if concrete is None else concrete
+                if concrete is None:
+                    concrete = trace_model(model, data, improper_stand_in=True)
                 observed[name] = np.asarray(concrete[name]["value"])
     sites = _name_sites(trace, value_shapes, observed, data, dims=dims, coords=coords)
     z_template = {name: jax.ShapeDtypeStruct(s.shape, s.dtype) for name, s in z_shapes.items()}

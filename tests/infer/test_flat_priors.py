@@ -85,3 +85,35 @@ def test_a_bound_that_depends_on_another_parameter_is_transformed_correctly(engi
         assert_moment(draws.mean(), 1 / 3, table.loc[name, "mcse_mean"], name=f"{name} mean")
         assert abs(draws.var() - 1 / 18) < 0.1 / 18
     assert abs(np.cov(a, b)[0, 1] + 1 / 36) < 0.15 / 36
+
+
+def ordered_means_by_factor(y1, y2):
+    """Two means, an ordered vector with a flat prior, likelihoods written as factors (the
+    posteriordb ``low_dim_gauss_mix`` pattern: ``numpyro.factor`` sites are observed sites
+    whose value the engine reads from a concrete trace)."""
+    mu = numpyro.sample(
+        "mu", dist.ImproperUniform(constraints.ordered_vector, (), event_shape=(2,))
+    )
+    numpyro.factor("y1", dist.Normal(mu[0], 1.0).log_prob(y1).sum())
+    numpyro.factor("y2", dist.Normal(mu[1], 1.0).log_prob(y2).sum())
+
+
+def test_an_improper_ordered_prior_with_factor_likelihoods_samples():
+    """It used to fail before sampling (the concrete trace tried to sample the improper
+    prior). Far-apart means: the ordering is inactive, so mu_k | y ~ N(mean(y_k), 1/n)."""
+    rng = np.random.default_rng(11)
+    y1, y2 = rng.normal(-3.0, 1.0, 25), rng.normal(3.0, 1.0, 25)
+    idata = bayesuq.nuts(
+        ordered_means_by_factor,
+        {"y1": y1, "y2": y2},
+        chains=2,
+        draws=1000,
+        warmup=500,
+        seed=4,
+        progress=False,
+    )
+    mu = idata.posterior["mu"].values.reshape(-1, 2)
+    for k, y in enumerate((y1, y2)):
+        sd = 1.0 / np.sqrt(len(y))
+        assert_moment(mu[:, k].mean(), y.mean(), sd / np.sqrt(500.0), name=f"mu[{k}] mean")
+        assert abs(mu[:, k].std() / sd - 1.0) < 0.15, (k, mu[:, k].std(), sd)
