@@ -271,6 +271,9 @@ def analyse_model(
         if site["type"] == "sample" and site["is_observed"]:
             if name in sources:
                 observed[name] = np.asarray(data.arrays[sources[name]])
+            elif isinstance(site["fn"], Unit):  # a numpyro.factor: its value is always empty
+                shape = value_shapes[name]
+                observed[name] = np.zeros(shape.shape, shape.dtype)
             else:  # derived from the data inside the model: one concrete trace, if needed
                 if concrete is None:
                     concrete = trace_model(model, data, improper_stand_in=True)

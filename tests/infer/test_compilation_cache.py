@@ -95,6 +95,7 @@ def test_a_first_fit_traces_the_model_four_times():
         with numpyro.plate("obs", y.shape[0]):
             numpyro.sample("y", dist.Normal(mu, tau), obs=y)
         numpyro.deterministic("twice_mu", 2 * mu)
+        numpyro.factor("soft_bound", -0.5 * tau**2)  # a factor needs no concrete trace
 
     options = dict(chains=2, draws=10, warmup=10, progress=False, chain_method="vectorized")
     data = {"y": np.arange(7.0)}

@@ -88,14 +88,15 @@ def test_a_bound_that_depends_on_another_parameter_is_transformed_correctly(engi
 
 
 def ordered_means_by_factor(y1, y2):
-    """Two means, an ordered vector with a flat prior, likelihoods written as factors (the
-    posteriordb ``low_dim_gauss_mix`` pattern: ``numpyro.factor`` sites are observed sites
-    whose value the engine reads from a concrete trace)."""
+    """Two means, an ordered vector with a flat prior; one likelihood a factor (the
+    posteriordb ``low_dim_gauss_mix`` pattern), one an observed value the model computes
+    from its data (which the engine reads from a concrete trace of the model)."""
     mu = numpyro.sample(
         "mu", dist.ImproperUniform(constraints.ordered_vector, (), event_shape=(2,))
     )
     numpyro.factor("y1", dist.Normal(mu[0], 1.0).log_prob(y1).sum())
-    numpyro.factor("y2", dist.Normal(mu[1], 1.0).log_prob(y2).sum())
+    with numpyro.plate("second", y2.shape[0]):  # an observed value computed in the model
+        numpyro.sample("y2", dist.Normal(mu[1], 1.0), obs=1.0 * y2)
 
 
 def test_an_improper_ordered_prior_with_factor_likelihoods_samples():
