@@ -95,7 +95,7 @@ class Presto(OrdinalBase):
         The class labels in order, lowest first (the rare event last); needed for
         non-numeric labels that are not an ordered pandas Categorical.
     precision
-        ``None`` (float64, the family's default for FISTA), ``"float32"`` or ``"float64"``.
+        ``None`` (float64, the family's default for its solvers), ``"float32"`` or ``"float64"``.
 
     Attributes
     ----------
