@@ -11,7 +11,7 @@ Fitting happens on standardised X (mean 0, population sd 1; constant columns kep
 (:mod:`bayesuq.models.presto.solver`) compiled once per problem shape; coefficients are
 mapped back by ``beta_j = beta~_j / s_j`` and ``alpha_k = alpha~_k - sum_j beta~_jk m_j / s_j``.
 
-Precision: the solvers run in float64 by family choice (FISTA's sufficient-decrease test
+Precision: the solvers run in float64 by family choice (the line searches' decrease tests
 and the KKT residual ``<= tol = 1e-8`` sit below float32's resolution of the objective),
 inside :func:`bayesuq.precision.computing_in` whatever JAX's global flag; ``precision=``
 overrides it.
@@ -42,7 +42,7 @@ DEFAULT_PRECISION = "float64"
 """The precision of PRESTO's solvers (see the module docstring)."""
 
 _cv_path = jax.jit(solver.cv_path, static_argnames=("penalty", "max_iter"))
-_lambda_max = jax.jit(solver.lambda_max)
+_lambda_max = jax.jit(solver.lambda_max, static_argnames=("free_slopes",))
 _fit_po = jax.jit(solver.fit_po, static_argnames=("max_iter",))
 _fit_cumulative_logit = jax.jit(solver.fit_cumulative_logit, static_argnames=("max_iter",))
 
