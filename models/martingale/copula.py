@@ -23,7 +23,8 @@ with ``C_j = prod_{l<=j} c_{rho_l}(u_l, v_l)`` and ``C_0 = 1``::
     P_k(y_j | .) = [(1 - alpha) P_{k-1}(y_j | .) + alpha C_{j-1} H_{rho_j}(u_j, v_j)]
                    / [(1 - alpha) + alpha C_{j-1}].
 
-Everything is computed in logs (``logaddexp``), with the clips of the authors' code
+The pdfs are computed in logs (``softplus`` of log-odds), the cdfs as convex combinations,
+with the clips of the authors' code
 (``u``, ``v``, ``H`` and the initial cdf in ``[1e-6, 1 - 1e-6]``, the initial log pdf
 floored at ``log 1e-6``). The estimators choose the precision (float32 by default, see
 :mod:`bayesuq.models.martingale.density`); every function here runs in the precision of
@@ -160,20 +161,26 @@ def copula_step(
                          / [(1 - alpha) + alpha C_{j-1}]
 
     (Fong, Holmes & Walker 2023, Section 4.3; for ``d = 1`` the univariate
-    update of Hahn, Martin & Walker 2018). ``log_alpha``, ``log1m_alpha`` are
+    update of Hahn, Martin & Walker 2018). With ``s = log alpha - log(1 - alpha)`` this is
+    computed as ``log p_k = log p_{k-1} + log(1 - alpha) + softplus(s + log C_j)`` and
+    ``P_k = u_j + w_j (H_j - u_j)``, ``w_j = sigmoid(s + log C_{j-1})``: the same
+    equations with one ``Phi^-1``, one ``Phi`` and two exponentials per coordinate, and
+    a cdf that stays between ``u_j`` and ``H_j``. ``log_alpha``, ``log1m_alpha`` are
     ``log alpha_k`` and ``log(1 - alpha_k)`` (scalars); ``rho`` has one value per
     coordinate ``(d,)``.
     """
     u = clip_unit(state.cdf)
-    log_c = log_copula(u, v, rho)
-    log_cum = jnp.cumsum(log_c)
+    a, b = norm_ppf(u), norm_ppf(clip_unit(v))  # Phi^-1 once each (v is shared by all points)
+    log_cum = jnp.cumsum(log_c_scores(a, b, rho))
     log_prev = jnp.concatenate([jnp.zeros(1, dtype=log_cum.dtype), log_cum[:-1]])
-    log_pdf = state.log_pdf + jnp.logaddexp(log1m_alpha, log_alpha + log_cum)
-    log_num = jnp.logaddexp(
-        log1m_alpha + jnp.log(u), log_alpha + log_prev + jnp.log(h_copula(u, v, rho))
-    )
-    log_den = jnp.logaddexp(log1m_alpha, log_alpha + log_prev)
-    return DensityState(log_pdf, clip_unit(jnp.exp(log_num - log_den)))
+    logit = log_alpha - log1m_alpha
+    # log[1 - alpha + alpha C_j] = log(1 - alpha) + softplus(logit alpha + log C_j)
+    log_pdf = state.log_pdf + log1m_alpha + jax.nn.softplus(logit + log_cum)
+    # the cdf update is the convex combination (1 - w_j) u_j + w_j H_j with
+    # w_j = alpha C_{j-1} / [(1 - alpha) + alpha C_{j-1}] = sigmoid(logit alpha + log C_{j-1})
+    w = jax.nn.sigmoid(logit + log_prev)
+    h = clip_unit(ndtr((a - rho * b) / jnp.sqrt(1.0 - rho * rho)))
+    return DensityState(log_pdf, clip_unit(u + w * (h - u)))
 
 
 def update_points(state: DensityState, v: jax.Array, a: jax.Array, rho: jax.Array) -> DensityState:
@@ -236,6 +243,20 @@ def negative_prequential(h: jax.Array, z: jax.Array, perms: jax.Array) -> tuple:
         terms, _ = prequential_terms(h, z, perms)
         return -terms.sum(axis=1).mean() / z.shape[0]
 
+    return value_and_gradient(loss, h)
+
+
+def value_and_gradient(loss, h: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(loss(h), d loss / d h)``: forward mode for one ``h``, reverse mode for several.
+
+    With a single bandwidth (``h`` of shape ``(1,)``) one ``jvp`` costs about two
+    forward passes of the recursion and stores nothing per step; reverse mode
+    (``value_and_grad``) keeps every step's residuals for the backward scan
+    (``O(P n^2 d)`` memory), which is what several ``h``'s need.
+    """
+    if h.shape[0] == 1:
+        value, slope = jax.jvp(loss, (h,), (jnp.ones_like(h),))
+        return value, jnp.reshape(slope, (1,))
     return jax.value_and_grad(loss)(h)
 
 
