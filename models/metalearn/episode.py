@@ -51,6 +51,7 @@ __all__ = [
     "GlobalParams",
     "constrain",
     "episode_objective",
+    "gaussian_draws",
     "init_global",
     "local_posterior",
     "meta_loss",
@@ -167,7 +168,8 @@ def surrogate_fit(
     )
 
 
-def _gaussian_draws(key, mean, cov, draws):
+def gaussian_draws(key: jax.Array, mean: jax.Array, cov: jax.Array, draws: int) -> jax.Array:
+    """``draws`` samples of ``N(mean, cov)``, ``cov`` a variance vector or a matrix."""
     z = jax.random.normal(key, (draws, mean.shape[0]), mean.dtype)
     if cov.ndim == 1:
         return mean[None, :] + jnp.sqrt(cov)[None, :] * z
@@ -216,7 +218,7 @@ def episode_objective(
     m_bar, a_bar = surrogate_fit(apply_i, likelihood, config, niw.mean, fit_x, fit_y, key_fit)
     m_star, v_star = local_posterior(niw, m_bar, a_bar)
     if config.data_term == "mc":
-        thetas = _gaussian_draws(key_mc, m_star, v_star, config.train_draws)
+        thetas = gaussian_draws(key_mc, m_star, v_star, config.train_draws)
         data = jnp.mean(jax.vmap(lambda t: likelihood.nll(apply_i(t, eval_x), eval_y))(thetas))
     else:
         data = _surrogate_expectation(m_star, v_star, m_bar, a_bar)

@@ -25,6 +25,7 @@ from bayesuq.models.metalearn.episode import (
     EpisodeConfig,
     GlobalParams,
     constrain,
+    gaussian_draws,
     init_global,
     local_posterior,
     meta_loss,
@@ -268,9 +269,9 @@ class NIWMeta:
         self.vi_learning_rate = check_positive("vi_learning_rate", vi_learning_rate)
         self.vi_draws = check_int("vi_draws", vi_draws, minimum=1)
         self.head = check_choice("head", head, HEADS)
-        if self.head == "prototype" and self.likelihood is not None:
-            if self.likelihood.kind != "categorical":
-                raise ValueError("head='prototype' needs a categorical likelihood")
+        categorical = self.likelihood is None or self.likelihood.kind == "categorical"
+        if self.head == "prototype" and not categorical:
+            raise ValueError("head='prototype' needs a categorical likelihood")
         self.ways_ = 0
         if surrogate == "exact" and network.size > 2000:
             raise ValueError(
@@ -496,11 +497,7 @@ class NIWMeta:
                         apply_i, likelihood, config, niw.mean, sx, sy, k_fit
                     )
                     mean, cov = local_posterior(niw, m_bar, a_bar)
-                z = jax.random.normal(k_draw, (draws, mean.shape[0]), mean.dtype)
-                if cov.ndim == 1:
-                    thetas = mean[None, :] + jnp.sqrt(cov)[None, :] * z
-                else:
-                    thetas = mean[None, :] + z @ jnp.linalg.cholesky(cov).T
+                thetas = gaussian_draws(k_draw, mean, cov, draws)
                 return jax.vmap(lambda t: apply_i(t, qx))(thetas)  # (draws, Q, K)
 
             def program(params, sx, sy, qx, key):

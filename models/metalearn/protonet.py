@@ -19,7 +19,7 @@ import numpy as np
 
 from bayesuq.infer.arguments import check_int
 from bayesuq.models.metalearn.estimator import check_episode_inputs
-from bayesuq.models.metalearn.heads import prototype_logits
+from bayesuq.models.metalearn.heads import episode_apply, prototype_logits
 from bayesuq.models.metalearn.likelihood import Likelihood
 from bayesuq.models.metalearn.tasks import Episodes, TaskSampler
 from bayesuq.models.metalearn.training import meta_train
@@ -65,7 +65,7 @@ class ProtoNet:
 
             def loss(theta, episodes: Episodes, _key):
                 def one(sx, sy, qx, qy):
-                    logits = prototype_logits(apply(theta, sx), sy, apply(theta, qx), ways)
+                    logits = episode_apply(apply, "prototype", ways, sx, sy)(theta, qx)
                     return jnp.mean(lik.point_nll(logits, qy))
 
                 value = jnp.mean(
@@ -120,7 +120,7 @@ class ProtoNet:
             apply, ways = self.network.apply, self.ways_
 
             def one(theta, sx, sy, qx):
-                return prototype_logits(apply(theta, sx), sy, apply(theta, qx), ways)[None]
+                return episode_apply(apply, "prototype", ways, sx, sy)(theta, qx)[None]
 
             self._programs[key] = jax.jit(jax.vmap(one, in_axes=(None, 0, 0, 0)))
         with computing_in(self.precision):

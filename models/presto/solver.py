@@ -262,11 +262,6 @@ def presto_derivatives(theta, X, Y, w):
     return value, grad, jnp.concatenate([top, bottom], axis=0)
 
 
-def presto_hessian(theta, X, Y, w):
-    """Exact Hessian of :func:`presto_loss` (see :func:`presto_derivatives`)."""
-    return presto_derivatives(theta, X, Y, w)[2]
-
-
 def kkt_violation(theta, grad, lam, mask, penalty: str):
     """Distance of ``0`` from the subdifferential of ``F = f + lam * penalty`` at ``theta``.
 
