@@ -8,8 +8,11 @@ the partial file is removed whatever happened.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +62,31 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     finally:
         partial.unlink(missing_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C (``SIGINT``) until the block ends, then raise ``KeyboardInterrupt``.
+
+    For short units of work that must finish once begun: a batch chunk's file and its
+    manifest entry are written together, so an interrupt never leaves a written chunk
+    unlisted, nor a half-constructed netCDF writer whose clean-up fails later at garbage
+    collection. Outside the main thread (where Python delivers no signals) it does nothing.
+    If the block raises, its error propagates and a held interrupt is dropped with it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held and callable(previous):
+        previous(signal.SIGINT, None)  # Python's default handler raises KeyboardInterrupt
+    elif held and previous != signal.SIG_IGN:
+        raise KeyboardInterrupt
 
 
 def _remove_stale_partials(path: Path) -> None:

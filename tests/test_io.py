@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 
 import arviz as az
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 import xarray as xr
 
 import bayesuq
-from bayesuq.io import atomic_write
+from bayesuq.io import atomic_write, interrupts_deferred
 
 
 @pytest.fixture
@@ -84,3 +86,28 @@ def test_a_plain_xarray_file_is_not_a_result(tmp_path):
     xr.Dataset({"a": ("x", np.arange(3.0))}).to_netcdf(path, engine="h5netcdf")
     with pytest.raises(ValueError, match="holds no InferenceData groups"):
         bayesuq.load(path)
+
+
+def test_ctrl_c_is_held_to_the_end_of_a_deferred_block():
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            finished.append(True)  # still runs: the interrupt waits for the block's end
+    assert finished == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    with interrupts_deferred():  # nothing held: no interrupt afterwards
+        pass
+
+
+def test_deferring_interrupts_outside_the_main_thread_changes_nothing():
+    seen = []
+
+    def run():
+        with interrupts_deferred():
+            seen.append(signal.getsignal(signal.SIGINT))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert seen == [signal.default_int_handler]

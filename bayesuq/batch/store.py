@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from bayesuq.io import atomic_write
+from bayesuq.io import atomic_write, interrupts_deferred
 
 FORMAT = "bayesuq-batch-store/1"
 MANIFEST = "manifest.json"
@@ -271,18 +271,22 @@ class ChunkStore:
         return good
 
     def add(self, chunk: ChunkResult, dims: dict[str, list[str]]) -> None:
-        """Write ``chunk``'s file, then list it in the manifest (both atomically)."""
+        """Write ``chunk``'s file, then list it in the manifest (both atomically).
+
+        Ctrl-C is held while both are written (see :func:`bayesuq.io.interrupts_deferred`).
+        """
         path = self.chunk_path(chunk.index)
-        digest = write_chunk_file(path, chunk, dims)
-        self.chunks[chunk.index] = {
-            "file": path.name,
-            "datasets": [int(chunk.datasets[0]), int(chunk.datasets[-1]) + 1],
-            "sha256": digest,
-            "worker": chunk.worker,
-            "seconds": round(chunk.seconds, 4),
-            "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        self._write_manifest()
+        with interrupts_deferred():
+            digest = write_chunk_file(path, chunk, dims)
+            self.chunks[chunk.index] = {
+                "file": path.name,
+                "datasets": [int(chunk.datasets[0]), int(chunk.datasets[-1]) + 1],
+                "sha256": digest,
+                "worker": chunk.worker,
+                "seconds": round(chunk.seconds, 4),
+                "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
+            self._write_manifest()
 
 
 def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:

@@ -4,12 +4,15 @@ whatever the chunk size, a store that resumes, and progress figures."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
 from scale_models import SAMPLER, assert_same_fits, datasets, normal_mean
 
 from bayesuq.batch import chunks as chunk_module
+from bayesuq.batch import store as store_module
 from bayesuq.batch.progress import BatchProgress
 from bayesuq.batch.store import read_manifest
 from bayesuq.infer.many import nuts_many
@@ -90,6 +93,28 @@ def test_store_resumes_and_refuses_another_run(whole, tmp_path):
             store=store,
             **SETTINGS,
         )
+
+
+def test_ctrl_c_while_a_chunk_is_written_lists_it_then_stops(whole, tmp_path, monkeypatch):
+    """Ctrl-C arriving mid-write is held until the chunk file and its manifest line exist."""
+    write = store_module.write_chunk_file
+
+    def interrupted_write(path, chunk, dims):
+        if chunk.index == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+        return write(path, chunk, dims)
+
+    monkeypatch.setattr(store_module, "write_chunk_file", interrupted_write)
+    store = tmp_path / "run"
+    kwargs = {"batched": ["y"], "chunk_size": 2, "devices": 1, "store": store, **SETTINGS}
+    with pytest.raises(KeyboardInterrupt):
+        nuts_many(normal_mean, {"y": datasets(DATASETS)}, **kwargs)
+    assert sorted(read_manifest(store)["chunks"]) == ["0", "1"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    monkeypatch.undo()
+    resumed = nuts_many(normal_mean, {"y": datasets(DATASETS)}, **kwargs)
+    assert resumed.attrs["resumed_chunks"] == 2
+    assert_same_fits(resumed, whole)
 
 
 def test_bad_chunk_and_device_arguments_are_refused():
