@@ -18,12 +18,13 @@ sampling itself. Two caches remove most of it:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,9 +118,39 @@ def compile_ahead(fn: Callable, *example_args: Any, storable: bool = False) -> j
     another process (on CPU: one LLVM module, see ``_STORABLE_CPU_OPTIONS``).
     """
     lowered = jax.jit(fn).lower(*example_args)
-    if storable and jax.default_backend() == "cpu":
-        return lowered.compile(compiler_options=_STORABLE_CPU_OPTIONS)
-    return lowered.compile()
+    if not storable:
+        return lowered.compile()
+    options = _STORABLE_CPU_OPTIONS if jax.default_backend() == "cpu" else None
+    # Compiled afresh, never taken from JAX's persistent cache: an XLA:CPU executable read
+    # from that cache and serialised again can miss kernels when another process loads it
+    # ("Function ... fusion not found"). The stored executable replaces that cache entry.
+    with _persistent_cache_bypassed():
+        return lowered.compile(compiler_options=options)
+
+
+@contextlib.contextmanager
+def _persistent_cache_bypassed() -> Iterator[None]:
+    """Compile without reading or writing JAX's persistent compilation cache.
+
+    JAX decides once per process whether that cache is in use
+    (``jax._src.compilation_cache.is_cache_used``), so ``jax_enable_compilation_cache``
+    cannot switch it off for one compilation; this overrides that decision for the block.
+    ``tests/infer/test_warm_start.py`` fails if a JAX release changes these internals.
+    """
+    from jax._src import compilation_cache as persistent
+
+    lock = getattr(persistent, "_cache_initialized_mutex", None)
+    if lock is None or not hasattr(persistent, "_cache_used"):
+        yield
+        return
+    with lock:
+        saved = persistent._cache_checked, persistent._cache_used
+        persistent._cache_checked, persistent._cache_used = True, False
+    try:
+        yield
+    finally:
+        with lock:
+            persistent._cache_checked, persistent._cache_used = saved
 
 
 def fingerprint(*parts: Any) -> str:
