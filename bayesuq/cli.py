@@ -26,7 +26,7 @@ from pathlib import Path
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXAMPLE_NAMES = ("eight_schools", "eight_schools_centered", "arma11")
-CHAIN_METHODS = ("auto", "vectorized", "parallel", "sequential")
+CHAIN_METHODS = ("auto", "vectorized", "parallel", "sequential", "threads")  # infer.batching
 
 
 def _version() -> str:

@@ -146,8 +146,7 @@ def child_bayesuq(args: argparse.Namespace, settings: Settings) -> dict[str, Any
             warmup=settings.warmup,
             draws=settings.draws,
             seed=settings.seed,
-            chain_method="vectorized",
-            progress=False,
+            progress=False,  # chain_method: the default, what a user gets
             **options,
         )
     )
@@ -157,6 +156,7 @@ def child_bayesuq(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     setup_s = float(attrs.get("setup_seconds", 0.0))
     return {
         "compile_s": float(attrs["compile_seconds"]),
+        "chain_method": str(attrs.get("chain_method", "")),
         "ready_s": setup_s + float(attrs["compile_seconds"]),
         "sampling_s": float(attrs["sampling_seconds"]),
         "total_s": run.wall_s,

@@ -3,7 +3,8 @@
 ``vectorized`` vmaps on one device; ``parallel`` splits the batch over all devices with
 ``jax.shard_map`` (each device vmaps its share, with no communication); ``sequential``
 runs members one after another with ``lax.map`` (least memory). The same code runs on CPU
-and GPU.
+and GPU. ``threads`` (chains only, :mod:`bayesuq.infer.threads`) is not a batching of one
+program: each chain's chunk is its own call, and calls run concurrently on the CPU cores.
 """
 
 from __future__ import annotations
@@ -15,18 +16,24 @@ import numpy as np
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-METHODS = ("auto", "vectorized", "parallel", "sequential")
+from bayesuq.infer.threads import cpu_count
+
+METHODS = ("auto", "vectorized", "parallel", "sequential", "threads")
 
 
 def resolve_method(method: str, batch: int) -> str:
     """Pick the concrete method for ``"auto"``; check that ``"parallel"`` can split ``batch``.
 
     ``auto`` is ``parallel`` when several devices are visible and ``batch`` divides evenly
-    among them, else ``vectorized``.
+    among them; else, on a CPU with several cores, ``threads``; else ``vectorized``.
     """
     devices = jax.device_count()
     if method == "auto":
-        return "parallel" if devices > 1 and batch % devices == 0 else "vectorized"
+        if devices > 1 and batch % devices == 0:
+            return "parallel"
+        if batch > 1 and jax.default_backend() == "cpu" and cpu_count() > 1:
+            return "threads"
+        return "vectorized"
     if method == "parallel" and batch % devices != 0:
         raise ValueError(
             f"chain_method='parallel' needs the number of chains ({batch}) to be a multiple "

@@ -77,8 +77,10 @@ def nuts(
         all chains, or one per chain with a leading chain axis). Other sites start at
         uniform(-2, 2) on the unconstrained scale (best of 4 candidates).
     chain_method
-        ``"auto"`` (vectorised on one device, parallel over several), ``"vectorized"``,
-        ``"parallel"`` or ``"sequential"``.
+        ``"auto"`` (parallel over several devices; on one multi-core CPU, ``"threads"``;
+        else vectorised), ``"vectorized"``, ``"parallel"``, ``"sequential"`` or
+        ``"threads"`` (groups of vectorised chains called concurrently, one group per core:
+        :mod:`bayesuq.infer.threads`).
     progress
         Show a progress bar.
     log_likelihood

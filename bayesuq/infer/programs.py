@@ -12,7 +12,8 @@ of time, with the data as *arguments* (refitting data of the same shape reuses t
   kernel's statistics.
 
 A *layout* maps the one-chain functions over chains (``vmap``, ``shard_map`` over devices,
-or ``lax.map``; :class:`ChainLayout`) or over datasets and chains (``bayesuq.infer.many``).
+``lax.map``, or one call per chain in threads; :class:`ChainLayout`) or over datasets and
+chains (``bayesuq.infer.many``).
 Programs are cached by content: in process by the model's fingerprint (one abstract trace,
 :func:`bayesuq.infer.sites.analyse_model`), the configuration and the data signature; on
 disk as serialised XLA executables under the same key plus the driver's source and library
@@ -53,6 +54,7 @@ from bayesuq.infer.kernels import Kernel
 from bayesuq.infer.keys import seed_keys
 from bayesuq.infer.loop import run_in_chunks
 from bayesuq.infer.sites import ModelAnalysis
+from bayesuq.infer.threads import ThreadedChunk, group_size
 from bayesuq.precision import x64_enabled
 
 PROGRAMS = ProgramCache()
@@ -118,10 +120,18 @@ class ChainLayout:
     chain_method: str
 
     def batch(self, init_one: Callable, chunk_one: Callable) -> tuple[Callable, Callable]:
+        # "threads": both vmapped; the chunk program is compiled for one chain and called
+        # once per chain (bayesuq.infer.threads).
+        method = "vectorized" if self.threaded else self.chain_method
         return (
-            batch_over(init_one, self.chain_method, n_batched=3),
-            batch_over(chunk_one, self.chain_method, n_batched=1),
+            batch_over(init_one, method, n_batched=3),
+            batch_over(chunk_one, method, n_batched=1),
         )
+
+    @property
+    def threaded(self) -> bool:
+        """Whether each chain's chunk runs as its own call, concurrently in threads."""
+        return self.chain_method == "threads"
 
     def init_arguments(self, z_template: Any, data: PreparedData) -> tuple:
         keys = seed_keys(0, self.chains)
@@ -215,7 +225,11 @@ def build_programs(
     layout: Layout,
 ) -> Programs:
     """Load the init and chunk programs from disk, or trace, lower, compile and store them."""
+    threaded = isinstance(layout, ChainLayout) and layout.threaded
+    group = group_size(config.chains)
     key = _disk_key(analysis, data, config, layout) if layout.serialisable else None
+    if key and threaded:  # the chunk program's batch depends on this machine's cores
+        key = fingerprint(key, group)
     init_key, chunk_key = (key and f"{key}-{part}" for part in ("init", "chunk"))
     init_loaded, chunk_loaded = load_cached(init_key), load_cached(chunk_key)
     if init_loaded is None or chunk_loaded is None:  # build what is missing
@@ -230,8 +244,14 @@ def build_programs(
             init_loaded = compile_cached(init_fn, (keys, *init_args), key=init_key)
         if chunk_loaded is None:
             state_shape = init_loaded[1][0]
+            if threaded:  # the chunk program takes one group of chains
+                state_shape = jax.tree.map(
+                    lambda s: jax.ShapeDtypeStruct((group, *s.shape[1:]), s.dtype), state_shape
+                )
             chunk_loaded = compile_cached(chunk_fn, (state_shape, init_args[-1]), key=chunk_key)
     (init_program, (state_shape, _)), (chunk_program, _) = init_loaded, chunk_loaded
+    if threaded:
+        chunk_program = ThreadedChunk(chunk_program, config.chains, group)
     return Programs(init=init_program, chunk=chunk_program, state_shape=state_shape)
 
 

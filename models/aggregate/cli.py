@@ -29,7 +29,7 @@ def add_cli(commands: argparse._SubParsersAction) -> None:
         "--chain-method",
         default="auto",
         dest="chain_method",
-        choices=("auto", "vectorized", "sequential", "parallel"),
+        choices=("auto", "vectorized", "sequential", "parallel", "threads"),
         help="how bayesuq.nuts runs the chains",
     )
     p.add_argument("--replicates", type=int, default=1000, help="xi sets in the noise study")

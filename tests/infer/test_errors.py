@@ -103,7 +103,7 @@ def test_a_distribution_may_broadcast_up_to_the_data():
         ("dense_mass", [("mu", "tau")], r"dense_mass names \['mu', 'tau'\], which are not latent"),
         ("target_accept", 1.5, "target_accept must be a number strictly between 0 and 1"),
         ("max_tree_depth", 0, "max_tree_depth must be an integer >= 1, got 0"),
-        ("chain_method", "threads", "chain_method must be one of"),
+        ("chain_method", "async", "chain_method must be one of"),
     ],
 )
 def test_bad_sampler_settings(argument, value, message):

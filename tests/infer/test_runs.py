@@ -165,7 +165,7 @@ def test_user_dims_for_data_entries_and_unknown_keys():
         bayesuq.nuts(regression, data, dims={"beta": ["coef"]}, **FAST)
 
 
-@pytest.mark.parametrize("method", ["vectorized", "sequential", "parallel"])
+@pytest.mark.parametrize("method", ["vectorized", "sequential", "parallel", "threads"])
 def test_chain_methods_agree_in_distribution(method, eight_schools_data):
     if method == "parallel" and 4 % jax.device_count():
         pytest.skip("needs a device count that divides 4 chains")
