@@ -5,6 +5,8 @@ Warnings are errors (pyproject), rank promotion raises, and every test seeds exp
 
 from __future__ import annotations
 
+import signal
+
 import jax
 import pytest
 
@@ -17,3 +19,14 @@ def eight_schools_data():
 
     frame = load_eight_schools()
     return {"sigma": frame["sigma"], "y": frame["y"]}
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """Ctrl-C (SIGINT) raises ``KeyboardInterrupt`` during the test, as in a plain Python.
+
+    pytest-xdist's worker processes ignore SIGINT; tests that send it need Python's handler.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

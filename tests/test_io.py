@@ -88,7 +88,7 @@ def test_a_plain_xarray_file_is_not_a_result(tmp_path):
         bayesuq.load(path)
 
 
-def test_ctrl_c_is_held_to_the_end_of_a_deferred_block():
+def test_ctrl_c_is_held_to_the_end_of_a_deferred_block(ctrl_c_raises):
     finished = []
     with pytest.raises(KeyboardInterrupt):
         with interrupts_deferred():
@@ -100,7 +100,7 @@ def test_ctrl_c_is_held_to_the_end_of_a_deferred_block():
         pass
 
 
-def test_deferring_interrupts_outside_the_main_thread_changes_nothing():
+def test_deferring_interrupts_outside_the_main_thread_changes_nothing(ctrl_c_raises):
     seen = []
 
     def run():

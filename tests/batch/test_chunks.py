@@ -95,7 +95,9 @@ def test_store_resumes_and_refuses_another_run(whole, tmp_path):
         )
 
 
-def test_ctrl_c_while_a_chunk_is_written_lists_it_then_stops(whole, tmp_path, monkeypatch):
+def test_ctrl_c_while_a_chunk_is_written_lists_it_then_stops(
+    whole, tmp_path, monkeypatch, ctrl_c_raises
+):
     """Ctrl-C arriving mid-write is held until the chunk file and its manifest line exist."""
     write = store_module.write_chunk_file
 

@@ -127,7 +127,9 @@ def test_killed_worker_chunk_runs_elsewhere(client, reference, tmp_path):
     assert killed["address"] not in alive
 
 
-def test_interrupted_client_resumes_with_the_same_result(client, reference, tmp_path):
+def test_interrupted_client_resumes_with_the_same_result(
+    client, reference, tmp_path, ctrl_c_raises
+):
     store = tmp_path / "store"
     watcher = _when(lambda: _chunks_done(store) >= 2, lambda: os.kill(os.getpid(), signal.SIGINT))
     with pytest.raises(KeyboardInterrupt):
