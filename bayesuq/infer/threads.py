@@ -21,6 +21,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from bayesuq.precision import x64_enabled
+
 _POOL: ThreadPoolExecutor | None = None
 
 
@@ -81,6 +83,14 @@ class ThreadedChunk:
         members = [
             jax.tree.map(lambda x, i=i: x[i : i + g], host) for i in range(0, self.chains, g)
         ]
-        futures = [_pool().submit(self.one_chain, member, arrays) for member in members]
+        # jax.enable_x64 is thread-local: a call in float64 (bayesuq.precision.computing_in)
+        # must run in float64 in the pool's threads too.
+        x64 = x64_enabled()
+
+        def call(member: Any) -> tuple[Any, Any]:
+            with jax.enable_x64(x64):
+                return self.one_chain(member, arrays)
+
+        futures = [_pool().submit(call, member) for member in members]
         results = [future.result() for future in futures]
         return _stack([r[0] for r in results]), _stack([r[1] for r in results])

@@ -57,3 +57,24 @@ def test_threaded_chains_are_reproducible_and_recover_the_exact_posterior(chains
     mcse = float(az.mcse(mu))
     assert abs(mu.mean() - mean) < 4 * mcse
     assert abs(mu.std() / sd - 1) < 0.1
+
+
+def test_threads_keep_the_callers_float64_scope():
+    """``jax.enable_x64`` is thread-local: the pool's threads must compute in the caller's
+    precision (a family fitting in float64 inside ``computing_in`` failed with an
+    argument-type mismatch)."""
+    from bayesuq.precision import computing_in, x64_enabled
+
+    assert not x64_enabled()  # the test suite runs in float32 by default
+    with computing_in("float64"):
+        idata = bayesuq.nuts(
+            normal_mean,
+            {"y": Y},
+            chains=2,
+            draws=50,
+            warmup=50,
+            seed=2,
+            chain_method="threads",
+            progress=False,
+        )
+    assert idata.posterior["mu"].dtype == np.float64
