@@ -12,7 +12,7 @@ of time, with the data as *arguments* (refitting data of the same shape reuses t
   kernel's statistics.
 
 A *layout* maps the one-chain functions over chains (``vmap``, ``shard_map`` over devices,
-``lax.map``, or one call per chain in threads; :class:`ChainLayout`) or over datasets and
+``lax.map``, or one call per group of chains in threads; :class:`ChainLayout`) or over datasets and
 chains (``bayesuq.infer.many``).
 Programs are cached by content: in process by the model's fingerprint (one abstract trace,
 :func:`bayesuq.infer.sites.analyse_model`), the configuration and the data signature; on
@@ -120,8 +120,8 @@ class ChainLayout:
     chain_method: str
 
     def batch(self, init_one: Callable, chunk_one: Callable) -> tuple[Callable, Callable]:
-        # "threads": both vmapped; the chunk program is compiled for one chain and called
-        # once per chain (bayesuq.infer.threads).
+        # "threads": both vmapped; the chunk program is compiled for one group of chains
+        # and called once per group (bayesuq.infer.threads).
         method = "vectorized" if self.threaded else self.chain_method
         return (
             batch_over(init_one, method, n_batched=3),
@@ -130,7 +130,7 @@ class ChainLayout:
 
     @property
     def threaded(self) -> bool:
-        """Whether each chain's chunk runs as its own call, concurrently in threads."""
+        """Whether each group of chains runs its chunk as its own call, in threads."""
         return self.chain_method == "threads"
 
     def init_arguments(self, z_template: Any, data: PreparedData) -> tuple:

@@ -1,11 +1,12 @@
-"""Chains as one-chain programs run concurrently in threads (``chain_method="threads"``).
+"""Chains in groups run concurrently in threads (``chain_method="threads"``).
 
 On a CPU, a vectorised program runs all chains in lockstep on one core: every NUTS
 iteration lasts as long as the longest trajectory among the chains, and the other cores
-idle. Here the chunk program is compiled for one chain, and each chunk of transitions is
-one call per chain, ``cpu_count`` at a time from a thread pool (XLA releases the GIL while
-it executes). A chain then waits for the others only at the end of a chunk, and all cores
-work. The calls are independent, so the draws do not depend on the scheduling of threads.
+idle. Here the chains are split into one group per core (:func:`group_size`), the chunk
+program is compiled for one group, and each chunk of transitions is one call per group,
+made from a thread pool (XLA releases the GIL while it executes). A chain then waits only
+for its own group in each iteration, and all cores work. The calls are independent, so the
+draws do not depend on the scheduling of threads.
 
 The init program stays vectorised over all chains: it runs once, and the per-chain keys
 are split inside it exactly as for the other chain methods.
@@ -53,19 +54,21 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def _stack(trees: list[Any]) -> Any:
-    """Concatenate per-chain pytrees (leading axis 1) into one with a leading chain axis."""
+    """Concatenate per-group pytrees along their leading (chain) axis, on the host."""
     return jax.tree.map(lambda *leaves: np.concatenate([np.asarray(x) for x in leaves]), *trees)
 
 
 class ThreadedChunk:
-    """``chunk(state, arrays) -> (state, outputs)`` over all chains, one thread call per chain.
+    """``chunk(state, arrays) -> (state, outputs)`` over all chains, one thread call per group.
 
     Parameters
     ----------
     one_chain
-        Compiled chunk program for a batch of one chain (leading axis of length 1).
+        Compiled chunk program for one group (leading chain axis of length ``group``).
     chains
         Number of chains in the state this callable is given.
+    group
+        Chains per call; divides ``chains``.
     """
 
     def __init__(
@@ -80,17 +83,15 @@ class ThreadedChunk:
             return self.one_chain(state, arrays)
         host = jax.tree.map(np.asarray, state)
         g = self.group
-        members = [
-            jax.tree.map(lambda x, i=i: x[i : i + g], host) for i in range(0, self.chains, g)
-        ]
+        groups = [jax.tree.map(lambda x, i=i: x[i : i + g], host) for i in range(0, self.chains, g)]
         # jax.enable_x64 is thread-local: a call in float64 (bayesuq.precision.computing_in)
         # must run in float64 in the pool's threads too.
         x64 = x64_enabled()
 
-        def call(member: Any) -> tuple[Any, Any]:
+        def call(part: Any) -> tuple[Any, Any]:
             with jax.enable_x64(x64):
-                return self.one_chain(member, arrays)
+                return self.one_chain(part, arrays)
 
-        futures = [_pool().submit(call, member) for member in members]
+        futures = [_pool().submit(call, group) for group in groups]
         results = [future.result() for future in futures]
         return _stack([r[0] for r in results]), _stack([r[1] for r in results])
