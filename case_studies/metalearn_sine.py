@@ -45,6 +45,12 @@ settings = SINE.smoke() if args.smoke else SINE
 # `SINE` holds the settings: 3000 meta-steps of 16 tasks for every method; NIW-Meta with the
 # diagonal Gauss-Newton surrogate after five gradient steps of MAML's size and the paper's
 # test rule (mode of the global posterior, then 20 VI steps on the support set).
+#
+# Every method's predictive adds Gaussian noise to its adapted network. Its sd (column
+# `noise`) is fitted on 200 meta-training episodes by maximising the predictive likelihood
+# of their query points, which the adaptation did not see: at this budget the networks
+# misfit new points by far more than the data's noise (0.3), and bands built on 0.3 alone
+# cover 0.4-0.6 of them (columns `*_known_noise`). The test tasks are never used for it.
 
 # %%
 result = sine_study(settings, shots=5, progress=False)
@@ -53,8 +59,8 @@ print({k: round(v, 1) for k, v in result.seconds.items()})
 
 # %% [markdown]
 # ## Figures
-# Predictive mean and 90% bands of NIW-Meta (top) and MAML (bottom, the known noise 0.3
-# around its adapted curve) on four held-out tasks; then the test MSE with its standard error.
+# Predictive mean and 90% bands of NIW-Meta (top) and MAML (bottom, its fitted noise around
+# its adapted curve) on four held-out tasks; then the test MSE with its standard error.
 
 # %%
 paths = write_study(result, out, "sine")

@@ -80,7 +80,9 @@ def write_study(result, out: Path, benchmark: str) -> list[Path]:
     paths = [summary_path]
     if benchmark == "sine":
         models = {k: result.models[k] for k in ("niw_meta", "maml")}
-        paths.append(save_figure(plot_sine_tasks(models, result.episodes), out / "sine_tasks.png"))
+        noise = dict(zip(result.summary["method"], result.summary["noise"], strict=True))
+        figure = plot_sine_tasks(models, result.episodes, noise)
+        paths.append(save_figure(figure, out / "sine_tasks.png"))
         paths.append(
             save_figure(
                 plot_bars(result.summary, "mse", "mse_se", ylabel="test MSE"), out / "sine_mse.png"

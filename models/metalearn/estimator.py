@@ -31,6 +31,7 @@ from bayesuq.models.metalearn.episode import (
     meta_loss,
     surrogate_fit,
 )
+from bayesuq.models.metalearn.evaluate import CALIBRATION_EPISODES, calibrate_noise
 from bayesuq.models.metalearn.heads import HEADS, episode_apply
 from bayesuq.models.metalearn.likelihood import Likelihood
 from bayesuq.models.metalearn.niw import NIW, niw_mode, sample_niw
@@ -40,6 +41,7 @@ from bayesuq.nn import Network
 from bayesuq.precision import computing_in, resolve_precision
 
 TEST_RULES = ("vi", "train")
+PREDICTIVE_NOISE = ("fit", "known")
 
 __all__ = ["TEST_RULES", "NIWMeta", "check_episode_inputs", "vi_posterior"]
 
@@ -202,6 +204,15 @@ class NIWMeta:
         (classification): the network is an embedding and an episode's logits are
         ``-||f(x) - c_k||^2`` to the class prototypes of its support set, the set-up of the
         paper's few-shot classifiers (a ProtoNet-style backbone under the NIW prior).
+    predictive_noise
+        Noise sd of the Gaussian predictive ``y = f(x; theta) + noise * eps`` (regression):
+        ``"fit"`` (default) chooses it after :meth:`fit` by maximising the predictive
+        likelihood of the query points of ``calibration_tasks`` episodes drawn from the
+        meta-training tasks (:func:`~bayesuq.models.metalearn.evaluate.calibrate_noise`), so
+        that the bands also cover the adapted network's misfit; ``"known"`` uses the
+        likelihood's noise (the paper's predictive); a positive number sets it.
+    calibration_tasks
+        Episodes used by ``predictive_noise="fit"``.
 
     Attributes
     ----------
@@ -239,6 +250,8 @@ class NIWMeta:
         vi_learning_rate: float = 1e-2,
         vi_draws: int = 2,
         head: str = "linear",
+        predictive_noise: str | float = "fit",
+        calibration_tasks: int = CALIBRATION_EPISODES,
     ):
         if not isinstance(network, Network):
             raise TypeError(
@@ -269,6 +282,12 @@ class NIWMeta:
         self.vi_learning_rate = check_positive("vi_learning_rate", vi_learning_rate)
         self.vi_draws = check_int("vi_draws", vi_draws, minimum=1)
         self.head = check_choice("head", head, HEADS)
+        if isinstance(predictive_noise, str):
+            check_choice("predictive_noise", predictive_noise, PREDICTIVE_NOISE)
+        else:
+            predictive_noise = check_positive("predictive_noise", predictive_noise)
+        self.predictive_noise = predictive_noise
+        self.calibration_tasks = check_int("calibration_tasks", calibration_tasks, minimum=2)
         categorical = self.likelihood is None or self.likelihood.kind == "categorical"
         if self.head == "prototype" and not categorical:
             raise ValueError("head='prototype' needs a categorical likelihood")
@@ -284,6 +303,7 @@ class NIWMeta:
                 "networks with more than 500 parameters"
             )
         self.params_: GlobalParams | None = None
+        self.predictive_noise_: float | None = None
         self._programs: dict[Any, Any] = {}
 
     # ------------------------------------------------------------------ configuration
@@ -334,6 +354,10 @@ class NIWMeta:
             "test_rule": self.test_rule,
             "likelihood": None if self.likelihood is None else self.likelihood.kind,
             "noise": None if self.likelihood is None else self.likelihood.noise,
+            "predictive_noise": self.predictive_noise_,
+            "predictive_noise_rule": (
+                self.predictive_noise if isinstance(self.predictive_noise, str) else "given"
+            ),
             "data_term": self.data_term,
             "episode_data": self.episode_data,
             "head": self.head,
@@ -451,7 +475,24 @@ class NIWMeta:
             "tasks": tasks.name,
             "training_episodes": n_episodes,
         }
+        self.predictive_noise_ = self._predictive_noise(tasks)
         return self
+
+    def _predictive_noise(self, tasks: TaskSampler) -> float | None:
+        """The regression predictive's noise sd (``None`` for classification)."""
+        if self.likelihood.kind != "gaussian":
+            return None
+        if self.predictive_noise == "known":
+            return float(self.likelihood.noise)
+        if self.predictive_noise != "fit":
+            return float(self.predictive_noise)
+
+        def outputs(episodes):
+            return self.predict_outputs(
+                episodes.support_x, episodes.support_y, episodes.query_x, draws=30
+            )
+
+        return calibrate_noise(outputs, tasks, episodes=self.calibration_tasks, seed=self.seed + 2)
 
     @property
     def niw_(self) -> NIW:
@@ -561,7 +602,8 @@ class NIWMeta:
         -------
         arviz.InferenceData
             ``posterior_predictive``: for a Gaussian likelihood ``f`` (network output per
-            weight draw) and ``y`` (``f`` plus noise), dims ``(chain, draw, task, query)``;
+            weight draw) and ``y`` (``f`` plus noise of sd ``predictive_noise_``, recorded
+            in ``attrs["predictive_noise"]``), dims ``(chain, draw, task, query)``;
             for a categorical one ``probs``, dims ``(chain, draw, task, query, class)``.
             ``constant_data`` holds ``query_x``. ``attrs["test_rule"]`` records the rule
             used. Tag ``niw_meta``.
@@ -575,7 +617,7 @@ class NIWMeta:
         out = np.moveaxis(out, 1, 0)[None]  # (1, draws, T, Q, K)
         if self.likelihood.kind == "gaussian":
             f = out[..., 0]
-            groups = {"f": f, "y": f + self.likelihood.noise * rng.standard_normal(f.shape)}
+            groups = {"f": f, "y": f + self.predictive_noise_ * rng.standard_normal(f.shape)}
             dims = {"f": ["task", "query"], "y": ["task", "query"]}
         else:
             probs = np.exp(out - out.max(-1, keepdims=True))

@@ -2,10 +2,11 @@
 expected calibration error (classification). Inputs are network outputs ``(T, S, Q, K)`` for
 ``T`` tasks, ``S`` weight draws (1 for point estimates), ``Q`` query points and ``K`` outputs.
 
-* Regression (Gaussian likelihood, known noise ``sigma``): the predictive is the mixture
+* Regression (Gaussian likelihood, noise ``sigma``): the predictive is the mixture
   ``(1/S) sum_s N(f_s, sigma^2)``; MSE of its mean, NLL of the mixture, and coverage of its
   central 90% interval, read exactly from the PIT ``F(y) = mean_s Phi((y - f_s)/sigma)``
-  (covered iff ``0.05 <= F(y) <= 0.95``).
+  (covered iff ``0.05 <= F(y) <= 0.95``). ``sigma`` is the data's known noise or the
+  predictive noise fitted on meta-training episodes (:func:`calibrate_noise`).
 * Classification: the predictive ``p = mean_s softmax(f_s)``; accuracy per episode, its mean
   and a 95% interval ``1.96 sd / sqrt(T)`` over episodes (the few-shot convention); NLL;
   ECE with 15 equal-width confidence bins (Guo et al. 2017, "On Calibration of Modern Neural
@@ -14,12 +15,37 @@ expected calibration error (classification). Inputs are network outputs ``(T, S,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import numpy as np
+from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, logsumexp, ndtr
 
-__all__ = ["classification_metrics", "regression_metrics", "reliability"]
+if TYPE_CHECKING:
+    from bayesuq.models.metalearn.tasks import Episodes, TaskSampler
+
+__all__ = [
+    "CALIBRATION_EPISODES",
+    "calibrate_noise",
+    "classification_metrics",
+    "fit_noise",
+    "mixture_nll",
+    "regression_metrics",
+    "reliability",
+]
 
 ECE_BINS = 15
+CALIBRATION_EPISODES = 200
+"""Meta-training episodes :func:`calibrate_noise` uses by default (NIW-Meta and the studies)."""
+
+
+def mixture_nll(outputs: np.ndarray, query_y: np.ndarray, noise: float) -> np.ndarray:
+    """Per-point NLL ``-log (1/S) sum_s N(y | f_s, noise^2)`` of the predictive: ``(T, Q)``."""
+    f = np.asarray(outputs, float)[..., 0]  # (T, S, Q)
+    z = (np.asarray(query_y, float)[:, None, :] - f) / noise
+    log_dens = -0.5 * z**2 - np.log(noise) - 0.5 * np.log(2 * np.pi)
+    return -(logsumexp(log_dens, axis=1) - np.log(f.shape[1]))
 
 
 def regression_metrics(outputs: np.ndarray, query_y: np.ndarray, noise: float) -> dict:
@@ -27,16 +53,49 @@ def regression_metrics(outputs: np.ndarray, query_y: np.ndarray, noise: float) -
     f = np.asarray(outputs, float)[..., 0]  # (T, S, Q)
     y = np.asarray(query_y, float)[:, None, :]
     per_task = np.mean((f.mean(1) - y[:, 0]) ** 2, axis=1)
-    z = (y - f) / noise
-    log_dens = -0.5 * z**2 - np.log(noise) - 0.5 * np.log(2 * np.pi)
-    nll = -(logsumexp(log_dens, axis=1) - np.log(f.shape[1]))
-    pit = ndtr(z).mean(axis=1)
+    pit = ndtr((y - f) / noise).mean(axis=1)
     return {
         "mse": float(per_task.mean()),
         "mse_se": float(per_task.std(ddof=1) / np.sqrt(len(per_task))),
-        "nll": float(nll.mean()),
+        "nll": float(mixture_nll(outputs, query_y, noise).mean()),
         "coverage90": float(np.mean((pit >= 0.05) & (pit <= 0.95))),
     }
+
+
+def fit_noise(outputs: np.ndarray, query_y: np.ndarray) -> float:
+    """The predictive noise sd that maximises the mixture's likelihood of held-out queries.
+
+    ``sigma_hat = argmax_sigma sum_{t,q} log (1/S) sum_s N(y_tq | f_tsq, sigma^2)``, a
+    one-dimensional search in ``log sigma`` over ``[1e-4, 1e4]`` (bounded Brent). The
+    queries are not seen by the adaptation that produced ``f``, so ``sigma_hat`` covers
+    the model's misfit on new points as well as the data noise (an empirical-Bayes choice
+    of the likelihood's scale, ours; see ``docs/metalearn.md``).
+    """
+    y = np.asarray(query_y, float)
+
+    def objective(log_sd: float) -> float:
+        return float(mixture_nll(outputs, y, float(np.exp(log_sd))).mean())
+
+    found = minimize_scalar(objective, bounds=(np.log(1e-4), np.log(1e4)), method="bounded")
+    return float(np.exp(found.x))
+
+
+def calibrate_noise(
+    predict_outputs: Callable[[Episodes], np.ndarray],
+    tasks: TaskSampler,
+    *,
+    episodes: int = CALIBRATION_EPISODES,
+    seed: int,
+) -> float:
+    """:func:`fit_noise` on ``episodes`` episodes drawn from ``tasks`` with ``seed``.
+
+    ``predict_outputs(episodes)`` adapts to each support set and returns the outputs
+    ``(T, S, Q, K)`` at its query inputs. Meant for meta-training tasks: the test tasks
+    are never used.
+    """
+    n = episodes if tasks.n_tasks is None else min(episodes, tasks.n_tasks)
+    calibration = tasks.sample(seed, n)
+    return fit_noise(predict_outputs(calibration), calibration.query_y)
 
 
 def predictive_probs(outputs: np.ndarray) -> np.ndarray:

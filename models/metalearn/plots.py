@@ -42,11 +42,12 @@ def _mixture_quantile(f: np.ndarray, noise: float, q: float) -> np.ndarray:
 
 
 def plot_sine_tasks(
-    models: dict, episodes, *, tasks: int = 4, noise: float = 0.3, draws: int = 50
+    models: dict, episodes, noise: dict[str, float], *, tasks: int = 4, draws: int = 50
 ) -> Figure:
     """Predictive mean and 90% band on a grid for the first ``tasks`` test tasks.
 
-    ``models`` maps a method name to a fitted model with ``predict_outputs``; the truth is
+    ``models`` maps a method name to a fitted model with ``predict_outputs`` and ``noise``
+    the name to the noise sd of its predictive (the study's ``noise`` column); the truth is
     drawn from ``episodes.truth`` (:func:`~bayesuq.models.metalearn.sine_line_function`).
     """
     from bayesuq.models.metalearn.tasks import sine_line_function
@@ -62,8 +63,8 @@ def plot_sine_tasks(
         f = model.predict_outputs(sub.support_x, sub.support_y, qx, **kwargs)[..., 0]
         for t in range(tasks):
             ax = axes[row, t]
-            lo = _mixture_quantile(f[t], noise, 0.05)
-            hi = _mixture_quantile(f[t], noise, 0.95)
+            lo = _mixture_quantile(f[t], noise[name], 0.05)
+            hi = _mixture_quantile(f[t], noise[name], 0.95)
             ax.fill_between(grid, lo, hi, color="C0", alpha=0.25, label="90% band")
             ax.plot(grid, f[t].mean(0), color="C0", label="predictive mean")
             ax.plot(grid, truth[t], color="k", ls="--", lw=1, label="truth")

@@ -15,6 +15,7 @@ from bayesuq.models.metalearn import (
     sine_line_tasks,
 )
 from bayesuq.models.metalearn.cost import meta_step_cost
+from bayesuq.models.metalearn.evaluate import fit_noise, regression_metrics
 from bayesuq.models.metalearn.tasks import TEST_DIGITS, TRAIN_DIGITS
 from bayesuq.nn import mlp
 
@@ -64,10 +65,43 @@ def test_no_recompilation_across_meta_steps_or_predict_calls(fitted, sine):
     a = fitted.predict(test.support_x, test.support_y, test.query_x, draws=5, seed=1)
     other = sine.sample(8, 3)
     fitted.predict(other.support_x, other.support_y, other.query_x, draws=5, seed=2)
-    (predict,) = [v for k, v in fitted._programs.items() if k[0] == "predict"]
+    (predict,) = [v for k, v in fitted._programs.items() if k[:2] == ("predict", 5)]
     assert predict._cache_size() == 1
     b = fitted.predict(test.support_x, test.support_y, test.query_x, draws=5, seed=1)
     np.testing.assert_array_equal(a.posterior_predictive["f"], b.posterior_predictive["f"])
+
+
+def test_fit_noise_recovers_the_residual_sd_and_calibrates_the_bands():
+    """Outputs that scatter around the truth, observations with noise 0.7: the fitted
+    predictive noise is 0.7 within 3% and its 90% bands cover 0.90 +- 0.02 of new points."""
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=(200, 1, 30))
+    outputs = (truth + 0.05 * rng.normal(size=(200, 20, 30)))[..., None]
+    query_y = truth[:, 0] + 0.7 * rng.normal(size=(200, 30))
+    noise = fit_noise(outputs, query_y)
+    assert noise == pytest.approx(0.7, rel=0.03)
+    fresh_y = truth[:, 0] + 0.7 * rng.normal(size=(200, 30))
+    coverage = regression_metrics(outputs, fresh_y, noise)["coverage90"]
+    assert coverage == pytest.approx(0.90, abs=0.02)
+
+
+def test_predictive_noise_is_fitted_known_or_given_and_recorded(fitted, sine):
+    """The default fits the predictive noise on meta-training episodes; draws of ``y`` use it
+    and ``attrs`` record it. ``"known"`` keeps the data's noise sd; bad values are refused."""
+    assert fitted.predictive_noise_ > 0.3  # the adapted small MLP misfits: wider than the noise
+    test = sine.sample(3, 4)
+    idata = fitted.predict(test.support_x, test.support_y, test.query_x, draws=200, seed=3)
+    assert idata.attrs["predictive_noise"] == fitted.predictive_noise_
+    assert idata.attrs["predictive_noise_rule"] == "fit"
+    pp = idata.posterior_predictive
+    sd = float((pp["y"] - pp["f"]).std())
+    assert sd == pytest.approx(fitted.predictive_noise_, rel=0.05)
+    known = NIWMeta(SMALL, predictive_noise="known", gamma0_init=100.0, vi_steps=1)
+    known.fit(sine, steps=2, meta_batch=2, progress=False)
+    assert known.predictive_noise_ == pytest.approx(0.3)
+    for bad in ("auto", -1.0, 0.0):
+        with pytest.raises(ValueError, match="predictive_noise"):
+            NIWMeta(SMALL, predictive_noise=bad)
 
 
 @pytest.mark.parametrize("rule", ["vi", pytest.param("train", marks=pytest.mark.slow)])
@@ -232,7 +266,8 @@ def test_maml_adapts_and_fits(sine):
 @pytest.mark.slow
 def test_sine_line_niw_meta_against_maml(tmp_path):
     """Sine-line 5-shot, same MLP and number of meta-steps: NIW-Meta's test MSE <= MAML's
-    within 2 SE, and 90% coverage in [0.8, 0.97] (the issue's claims; see docs)."""
+    within 2 SE, and 90% coverage in [0.8, 0.97] (the issue's claims; see docs). Measured
+    (seed 0): MSE 3.58 +- 0.21 against 3.49 +- 0.22, coverage 0.917."""
     from bayesuq.models.metalearn import SINE, sine_study
 
     result = sine_study(SINE, progress=False)
@@ -240,12 +275,9 @@ def test_sine_line_niw_meta_against_maml(tmp_path):
     niw, maml = table.loc["niw_meta"], table.loc["maml"]
     se = np.hypot(niw["mse_se"], maml["mse_se"])
     assert niw["mse"] <= maml["mse"] + 2 * se, table
-    assert niw["nll"] < maml["nll"], table
-    if not 0.8 <= niw["coverage90"] <= 0.97:
-        pytest.xfail(
-            f"coverage {niw['coverage90']:.2f} outside [0.8, 0.97] at this budget "
-            "(docs/metalearn.md, 'What did not hold')"
-        )
+    assert 0.8 <= niw["coverage90"] <= 0.97, table  # predictive noise fitted on training tasks
+    # with the data's known noise (the paper's predictive) NIW-Meta's NLL is far below MAML's
+    assert niw["nll_known_noise"] < maml["nll_known_noise"], table
 
 
 @pytest.mark.slow
