@@ -22,9 +22,11 @@ import contextlib
 import hashlib
 import os
 import pickle
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +75,7 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path | No
         return None
     jax.config.update("jax_compilation_cache_dir", str(directory))
     # Cache every program worth keeping; tiny eager ops are not.
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return directory
 
@@ -117,7 +119,10 @@ def compile_ahead(fn: Callable, *example_args: Any, storable: bool = False) -> j
     ``storable=True`` compiles so that the executable can be serialised and loaded by
     another process (on CPU: one LLVM module, see ``_STORABLE_CPU_OPTIONS``).
     """
-    lowered = jax.jit(fn).lower(*example_args)
+    return _compile_lowered(jax.jit(fn).lower(*example_args), storable=storable)
+
+
+def _compile_lowered(lowered: jax.stages.Lowered, *, storable: bool) -> jax.stages.Compiled:
     if not storable:
         return lowered.compile()
     options = _STORABLE_CPU_OPTIONS if jax.default_backend() == "cpu" else None
@@ -128,6 +133,10 @@ def compile_ahead(fn: Callable, *example_args: Any, storable: bool = False) -> j
         return lowered.compile(compiler_options=options)
 
 
+_BYPASS_LOCK = threading.Lock()
+_BYPASS: dict[str, Any] = {"depth": 0, "saved": None}
+
+
 @contextlib.contextmanager
 def _persistent_cache_bypassed() -> Iterator[None]:
     """Compile without reading or writing JAX's persistent compilation cache.
@@ -135,7 +144,9 @@ def _persistent_cache_bypassed() -> Iterator[None]:
     JAX decides once per process whether that cache is in use
     (``jax._src.compilation_cache.is_cache_used``), so ``jax_enable_compilation_cache``
     cannot switch it off for one compilation; this overrides that decision for the block.
-    ``tests/infer/test_warm_start.py`` fails if a JAX release changes these internals.
+    Blocks may overlap (a program compiles in the background while another compiles): the
+    decision is restored when the last one ends. ``tests/infer/test_warm_start.py`` fails if
+    a JAX release changes these internals.
     """
     from jax._src import compilation_cache as persistent
 
@@ -143,14 +154,18 @@ def _persistent_cache_bypassed() -> Iterator[None]:
     if lock is None or not hasattr(persistent, "_cache_used"):
         yield
         return
-    with lock:
-        saved = persistent._cache_checked, persistent._cache_used
-        persistent._cache_checked, persistent._cache_used = True, False
+    with _BYPASS_LOCK, lock:
+        if _BYPASS["depth"] == 0:
+            _BYPASS["saved"] = persistent._cache_checked, persistent._cache_used
+            persistent._cache_checked, persistent._cache_used = True, False
+        _BYPASS["depth"] += 1
     try:
         yield
     finally:
-        with lock:
-            persistent._cache_checked, persistent._cache_used = saved
+        with _BYPASS_LOCK, lock:
+            _BYPASS["depth"] -= 1
+            if _BYPASS["depth"] == 0:
+                persistent._cache_checked, persistent._cache_used = _BYPASS["saved"]
 
 
 def fingerprint(*parts: Any) -> str:
@@ -188,7 +203,11 @@ def _write(path: Path, payload: bytes) -> None:
 
 def output_shapes(compiled: jax.stages.Compiled) -> Any:
     """The abstract outputs of a compiled program, a pytree of ``jax.ShapeDtypeStruct``."""
-    return jax.tree.map(lambda out: jax.ShapeDtypeStruct(out.shape, out.dtype), compiled.out_info)
+    return _abstract(compiled.out_info)
+
+
+def _abstract(out_info: Any) -> Any:
+    return jax.tree.map(lambda out: jax.ShapeDtypeStruct(out.shape, out.dtype), out_info)
 
 
 def _uses_lapack(compiled: jax.stages.Compiled) -> bool:
@@ -300,17 +319,70 @@ def compile_cached(
     -------
     (compiled program, abstract outputs as a pytree of ``jax.ShapeDtypeStruct``)
     """
+    return _compile_cached(fn, example_args, key=key, background=False).result()
+
+
+class PendingProgram:
+    """A program that is loaded, or being compiled in the background.
+
+    ``out_shapes`` (the abstract outputs) is known at once, from the lowered program, so a
+    caller can trace the next program while XLA compiles this one; :meth:`result` waits for
+    ``(compiled program, out_shapes)`` and re-raises what the compilation raised.
+    """
+
+    def __init__(self, out_shapes: Any, outcome: Future | jax.stages.Compiled) -> None:
+        self.out_shapes = out_shapes
+        self._outcome = outcome
+
+    def result(self) -> tuple[jax.stages.Compiled, Any]:
+        """The compiled program and its abstract outputs (waits for the compilation)."""
+        outcome = self._outcome
+        compiled = outcome.result() if isinstance(outcome, Future) else outcome
+        return compiled, self.out_shapes
+
+
+_COMPILER: ThreadPoolExecutor | None = None
+
+
+def _compiler() -> ThreadPoolExecutor:
+    global _COMPILER
+    if _COMPILER is None:
+        _COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bayesuq-compile")
+    return _COMPILER
+
+
+def compile_cached_in_background(
+    fn: Callable, example_args: tuple, *, key: str | None
+) -> PendingProgram:
+    """:func:`compile_cached` that returns once ``fn`` is lowered; XLA compiles it in a thread.
+
+    Loading a stored program, tracing and lowering happen in the calling thread; the XLA
+    compilation (which releases the GIL) and the storing run in one background thread, so
+    the caller can trace its next program meanwhile. A first fit compiles its init program
+    this way while it traces the chunk program.
+    """
+    return _compile_cached(fn, example_args, key=key, background=True)
+
+
+def _compile_cached(
+    fn: Callable, example_args: tuple, *, key: str | None, background: bool
+) -> PendingProgram:
     loaded = load_cached(key)
     if loaded is not None:
-        return loaded
+        return PendingProgram(loaded[1], loaded[0])
     directory = _program_dir()
     storing = key is not None and directory is not None
-    compiled = compile_ahead(fn, *example_args, storable=storing)
-    if storing:
-        if not _store_executable(compiled, directory / f"{key}{_EXECUTABLE_SUFFIX}"):
+    lowered = jax.jit(fn).lower(*example_args)
+
+    def compile_and_store() -> jax.stages.Compiled:
+        compiled = _compile_lowered(lowered, storable=storing)
+        if storing and not _store_executable(compiled, directory / f"{key}{_EXECUTABLE_SUFFIX}"):
             exported = jax.export.export(jax.jit(fn))(*example_args)
             _write(directory / f"{key}{_EXPORT_SUFFIX}", exported.serialize())
-    return compiled, output_shapes(compiled)
+        return compiled
+
+    outcome = _compiler().submit(compile_and_store) if background else compile_and_store()
+    return PendingProgram(_abstract(lowered.out_info), outcome)
 
 
 def register_state_types(*types_and_names: tuple[type, str]) -> None:

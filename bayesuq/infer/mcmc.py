@@ -46,7 +46,6 @@ from bayesuq.infer.programs import (
 from bayesuq.infer.recovery import recover_stuck_chains, repair_starts
 from bayesuq.infer.results import split_attrs
 from bayesuq.infer.sites import ModelAnalysis, analyse_model
-from bayesuq.infer.threads import group_size
 
 KERNELS: dict[str, type] = {"nuts": NutsKernel, "hmc": HmcKernel}
 
@@ -273,7 +272,6 @@ def sample_posterior(
     attrs = {
         "model": getattr(model, "__name__", str(model)),
         **config_attrs(config),
-        **({"chain_group": group_size(chains)} if method == "threads" else {}),
         "recovered_chains": ",".join(map(str, recovered)),
         "stuck_chains": ",".join(map(str, sorted(stuck))),
         "recovery_messages": " | ".join(messages),

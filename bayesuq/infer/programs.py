@@ -41,8 +41,10 @@ from bayesuq.infer import adaptation, batching, kernels
 from bayesuq.infer import init as initialisation
 from bayesuq.infer.batching import batch_over
 from bayesuq.infer.compilation import (
+    PendingProgram,
     ProgramCache,
     compile_cached,
+    compile_cached_in_background,
     fingerprint,
     load_cached,
     string_keys,
@@ -54,7 +56,13 @@ from bayesuq.infer.kernels import Kernel
 from bayesuq.infer.keys import seed_keys
 from bayesuq.infer.loop import run_in_chunks
 from bayesuq.infer.sites import ModelAnalysis
-from bayesuq.infer.threads import ThreadedChunk, group_size
+from bayesuq.infer.threads import (
+    CHAIN_INDEX,
+    ThreadedChunk,
+    ThreadedInit,
+    one_chain_init,
+    one_chain_program,
+)
 from bayesuq.precision import x64_enabled
 
 PROGRAMS = ProgramCache()
@@ -120,12 +128,13 @@ class ChainLayout:
     chain_method: str
 
     def batch(self, init_one: Callable, chunk_one: Callable) -> tuple[Callable, Callable]:
-        # "threads": both vmapped; the chunk program is compiled for one group of chains
-        # and called once per group (bayesuq.infer.threads).
-        method = "vectorized" if self.threaded else self.chain_method
+        # "threads": both programs run one chain, unbatched, and are called once per chain
+        # (bayesuq.infer.threads); the init program splits the run's key inside.
+        if self.threaded:
+            return one_chain_init(init_one, self.chains), one_chain_program(chunk_one)
         return (
-            batch_over(init_one, method, n_batched=3),
-            batch_over(chunk_one, method, n_batched=1),
+            batch_over(init_one, self.chain_method, n_batched=3),
+            batch_over(chunk_one, self.chain_method, n_batched=1),
         )
 
     @property
@@ -226,32 +235,39 @@ def build_programs(
 ) -> Programs:
     """Load the init and chunk programs from disk, or trace, lower, compile and store them."""
     threaded = isinstance(layout, ChainLayout) and layout.threaded
-    group = group_size(config.chains)
     key = _disk_key(analysis, data, config, layout) if layout.serialisable else None
-    if key and threaded:  # the chunk program's batch depends on this machine's cores
-        key = fingerprint(key, group)
     init_key, chunk_key = (key and f"{key}-{part}" for part in ("init", "chunk"))
     init_loaded, chunk_loaded = load_cached(init_key), load_cached(chunk_key)
     if init_loaded is None or chunk_loaded is None:  # build what is missing
         init_one, chunk_one = one_chain_functions(model, data, config, analysis.z_template)
         init_fn, chunk_fn = layout.batch(init_one, chunk_one)
         keys, *init_args = layout.init_arguments(analysis.z_template, data)
+        init_example = (keys, *init_args)
         if layout.splits_key:
             shape = batch_shape(config)
-            init_fn = split_keys_inside(init_fn, shape)
-            keys = jax.ShapeDtypeStruct(keys.shape[len(shape) :], keys.dtype)
-        if init_loaded is None:
-            init_loaded = compile_cached(init_fn, (keys, *init_args), key=init_key)
+            key = jax.ShapeDtypeStruct(keys.shape[len(shape) :], keys.dtype)
+            if threaded:  # splits inside; the chain index picks the chain's key
+                init_example = (key, CHAIN_INDEX, *init_args)
+            else:
+                init_fn = split_keys_inside(init_fn, shape)
+                init_example = (key, *init_args)
+        # The init program compiles in the background while the chunk program is traced.
+        init_pending = (
+            compile_cached_in_background(init_fn, init_example, key=init_key)
+            if init_loaded is None
+            else PendingProgram(init_loaded[1], init_loaded[0])
+        )
         if chunk_loaded is None:
-            state_shape = init_loaded[1][0]
-            if threaded:  # the chunk program takes one group of chains
-                state_shape = jax.tree.map(
-                    lambda s: jax.ShapeDtypeStruct((group, *s.shape[1:]), s.dtype), state_shape
-                )
+            state_shape = init_pending.out_shapes[0]
             chunk_loaded = compile_cached(chunk_fn, (state_shape, init_args[-1]), key=chunk_key)
+        init_loaded = init_pending.result()
     (init_program, (state_shape, _)), (chunk_program, _) = init_loaded, chunk_loaded
-    if threaded:
-        chunk_program = ThreadedChunk(chunk_program, config.chains, group)
+    if threaded:  # one-chain programs, called once per chain
+        init_program = ThreadedInit(init_program, config.chains)
+        chunk_program = ThreadedChunk(chunk_program, config.chains)
+        state_shape = jax.tree.map(
+            lambda s: jax.ShapeDtypeStruct((config.chains, *s.shape[1:]), s.dtype), state_shape
+        )
     return Programs(init=init_program, chunk=chunk_program, state_shape=state_shape)
 
 

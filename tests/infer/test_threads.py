@@ -1,4 +1,4 @@
-"""``chain_method="threads"``: groups of chains called concurrently on the CPU cores."""
+"""``chain_method="threads"``: one chain per call, the calls concurrent on the CPU cores."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 
 import bayesuq
 from bayesuq.infer import batching
-from bayesuq.infer.threads import group_size
 
 
 def normal_mean(y):
@@ -21,12 +20,19 @@ def normal_mean(y):
 Y = np.random.default_rng(3).normal(1.5, 1.0, size=20)
 
 
-@pytest.mark.parametrize(
-    ("chains", "cores", "expected"),
-    [(4, 2, 2), (4, 1, 4), (4, 4, 1), (4, 16, 1), (8, 2, 4), (3, 2, 1), (6, 4, 2), (6, 3, 2)],
-)
-def test_a_group_is_the_largest_divisor_that_keeps_every_core_busy(chains, cores, expected):
-    assert group_size(chains, cores) == expected
+def test_draws_do_not_depend_on_the_number_of_threads(monkeypatch):
+    """One chain per call: a pool of one thread or of four gives the same draws."""
+    from bayesuq.infer import threads
+
+    options = dict(chains=4, draws=100, warmup=100, seed=5, progress=False)
+    runs = []
+    for cores in (1, 4):
+        monkeypatch.setattr(threads, "_POOL", None)
+        monkeypatch.setattr(threads, "cpu_count", lambda cores=cores: cores)
+        runs.append(bayesuq.nuts(normal_mean, {"y": Y}, chain_method="threads", **options))
+        assert threads._POOL._max_workers == cores
+    monkeypatch.setattr(threads, "_POOL", None)
+    np.testing.assert_array_equal(runs[0].posterior["mu"].values, runs[1].posterior["mu"].values)
 
 
 def test_auto_uses_threads_on_a_multicore_cpu_with_one_device(monkeypatch):
@@ -49,7 +55,6 @@ def test_threaded_chains_are_reproducible_and_recover_the_exact_posterior(chains
     again = bayesuq.nuts(normal_mean, {"y": Y}, chain_method="threads", **options)
     mu = first.posterior["mu"].values
     assert first.attrs["chain_method"] == "threads" and mu.shape == (chains, 500)
-    assert first.attrs["chain_group"] == group_size(chains)
     np.testing.assert_array_equal(mu, again.posterior["mu"].values)
     assert len({tuple(chain[:5]) for chain in mu}) == chains  # chains are not copies
     precision = Y.size + 1e-2
