@@ -79,8 +79,8 @@ def nuts(
     chain_method
         ``"auto"`` (parallel over several devices; on one multi-core CPU, ``"threads"``;
         else vectorised), ``"vectorized"``, ``"parallel"``, ``"sequential"`` or
-        ``"threads"`` (groups of vectorised chains called concurrently, one group per core:
-        :mod:`bayesuq.infer.threads`).
+        ``"threads"`` (one unbatched program per chain, the chains' calls concurrent on
+        the cores: :mod:`bayesuq.infer.threads`).
     progress
         Show a progress bar.
     log_likelihood

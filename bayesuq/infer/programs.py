@@ -12,7 +12,7 @@ of time, with the data as *arguments* (refitting data of the same shape reuses t
   kernel's statistics.
 
 A *layout* maps the one-chain functions over chains (``vmap``, ``shard_map`` over devices,
-``lax.map``, or one call per group of chains in threads; :class:`ChainLayout`) or over datasets and
+``lax.map``, or one unbatched call per chain in threads; :class:`ChainLayout`) or over datasets and
 chains (``bayesuq.infer.many``).
 Programs are cached by content: in process by the model's fingerprint (one abstract trace,
 :func:`bayesuq.infer.sites.analyse_model`), the configuration and the data signature; on
@@ -139,7 +139,7 @@ class ChainLayout:
 
     @property
     def threaded(self) -> bool:
-        """Whether each group of chains runs its chunk as its own call, in threads."""
+        """Whether each chain runs its init and chunks as its own calls, in threads."""
         return self.chain_method == "threads"
 
     def init_arguments(self, z_template: Any, data: PreparedData) -> tuple:
