@@ -486,13 +486,9 @@ class NIWMeta:
             return float(self.likelihood.noise)
         if self.predictive_noise != "fit":
             return float(self.predictive_noise)
-
-        def outputs(episodes):
-            return self.predict_outputs(
-                episodes.support_x, episodes.support_y, episodes.query_x, draws=30
-            )
-
-        return calibrate_noise(outputs, tasks, episodes=self.calibration_tasks, seed=self.seed + 2)
+        return calibrate_noise(
+            self, tasks, seed=self.seed + 2, episodes=self.calibration_tasks, draws=30
+        )
 
     @property
     def niw_(self) -> NIW:

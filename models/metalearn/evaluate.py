@@ -15,15 +15,14 @@ expected calibration error (classification). Inputs are network outputs ``(T, S,
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, logsumexp, ndtr
 
 if TYPE_CHECKING:
-    from bayesuq.models.metalearn.tasks import Episodes, TaskSampler
+    from bayesuq.models.metalearn.tasks import TaskSampler
 
 __all__ = [
     "CALIBRATION_EPISODES",
@@ -81,21 +80,26 @@ def fit_noise(outputs: np.ndarray, query_y: np.ndarray) -> float:
 
 
 def calibrate_noise(
-    predict_outputs: Callable[[Episodes], np.ndarray],
+    model: Any,
     tasks: TaskSampler,
     *,
-    episodes: int = CALIBRATION_EPISODES,
     seed: int,
+    episodes: int = CALIBRATION_EPISODES,
+    **predict_options: Any,
 ) -> float:
     """:func:`fit_noise` on ``episodes`` episodes drawn from ``tasks`` with ``seed``.
 
-    ``predict_outputs(episodes)`` adapts to each support set and returns the outputs
-    ``(T, S, Q, K)`` at its query inputs. Meant for meta-training tasks: the test tasks
-    are never used.
+    ``model.predict_outputs(support_x, support_y, query_x, **predict_options)`` adapts to
+    each support set and returns the outputs ``(T, S, Q, K)`` at its query inputs (NIW-Meta,
+    MAML). Meant for meta-training tasks: the test tasks are never used. The seed is the
+    model's seed + 2 in NIW-Meta and the studies, so that every method sees the same episodes.
     """
     n = episodes if tasks.n_tasks is None else min(episodes, tasks.n_tasks)
     calibration = tasks.sample(seed, n)
-    return fit_noise(predict_outputs(calibration), calibration.query_y)
+    outputs = model.predict_outputs(
+        calibration.support_x, calibration.support_y, calibration.query_x, **predict_options
+    )
+    return fit_noise(outputs, calibration.query_y)
 
 
 def predictive_probs(outputs: np.ndarray) -> np.ndarray:

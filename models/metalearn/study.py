@@ -22,7 +22,6 @@ import numpy as np
 
 from bayesuq.models.metalearn.estimator import NIWMeta
 from bayesuq.models.metalearn.evaluate import (
-    CALIBRATION_EPISODES,
     calibrate_noise,
     classification_metrics,
     regression_metrics,
@@ -157,11 +156,7 @@ def predictive_noise(model, train: TaskSampler, settings: StudySettings) -> floa
     fitted = getattr(model, "predictive_noise_", None)
     if fitted is not None:
         return float(fitted)
-
-    def outputs(episodes):
-        return model.predict_outputs(episodes.support_x, episodes.support_y, episodes.query_x)
-
-    return calibrate_noise(outputs, train, episodes=CALIBRATION_EPISODES, seed=settings.seed + 2)
+    return calibrate_noise(model, train, seed=settings.seed + 2)
 
 
 def sine_study(
