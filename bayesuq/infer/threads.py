@@ -10,9 +10,9 @@ draws do not depend on the scheduling of threads, nor on the number of cores.
 
 An unbatched program is also smaller than a vectorised one: ``vmap`` turns NUTS's
 data-dependent ``while`` loops into loops over all chains that select per chain, which is
-slow to trace and to compile. On eight schools and a latent GP the first fit compiled 25-33%
-faster (chunk program alone) and sampled as fast or faster than with vectorised pairs of
-chains.
+slow to trace and to compile. On eight schools and a GP regression of the benchmark suite
+a first fit was ready in half the time of vectorised pairs of chains, and a warm process
+loaded faster; sampling took 15-20% longer there (``docs/benchmarks.md``).
 
 The init program is one chain's too (:func:`one_chain_init`), called once per chain; each
 chain's key is split inside it from the run's key exactly as for the other chain methods.
