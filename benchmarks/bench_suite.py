@@ -530,7 +530,9 @@ def ratio_rows(rows: Mapping[tuple[str, str], Mapping], names: Sequence[str]) ->
             if cold is None and warm is None:
                 continue
             stan_warm = None if stan is None else safe_ratio(stan["min_ess"], stan["warm_total_s"])
-            sampled = warm or cold
+            # Sampling alone from the cold row: in a warm process the model's trace (and the
+            # first result's imports) run while the chains sample (bayesuq.infer.warm).
+            sampled = cold or warm
             out.append(
                 {
                     "posterior": name,
@@ -580,7 +582,8 @@ def report(results: Mapping[str, Any], names: Sequence[str] | None = None) -> st
         "Ratios to Stan (above 1: better than Stan), per posterior and engine: `cold` = ESS "
         "per second of time to result in a new process with empty caches (Stan: C++ build "
         "+ sampling); `warm` = the same in a second process with the caches filled (Stan: "
-        "cached build + sampling); `sampling` = ESS per second of sampling only; "
+        "cached build + sampling); `sampling` = ESS per second of sampling only, from the "
+        "cold row (a warm bayesuq process traces the model while its chains sample); "
         "`per_grad` = ESS per gradient evaluation (leapfrog steps of the kept draws).",
         "",
         ratios_table(ratios, engines),

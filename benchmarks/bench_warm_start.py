@@ -3,10 +3,13 @@
 A first process fits the model with an empty ``BAYESUQ_CACHE_DIR``; then ``--repeats``
 further processes fit it again with the cache filled. Each child times, in wall-clock and
 CPU seconds, ``import bayesuq``, the imports of the first call (the engine and ArviZ), and
-inside ``bayesuq.nuts``: data preparation, the abstract trace (``analyse_model``), the
-cache key, loading the init and chunk programs, the init program up to the first chunk of
-draws, sampling, and building the ``InferenceData``; and counts the traces, lowerings and
-compilations JAX reports during the call. ``python -X importtime -c "import bayesuq"`` is
+inside ``bayesuq.nuts`` (default ``chain_method``): data preparation, the warm start from
+a hint (``bayesuq.infer.warm.speculate``: read the hint, load the init and chunk programs,
+start the chains in a background thread), the abstract trace (``analyse_model``, which in
+a warm process runs while the chains sample), the cache key, loading or building the
+programs (a cold process), the call up to the first chunk of draws, sampling, and building
+the ``InferenceData``; and counts the traces, lowerings and compilations JAX reports
+during the call. ``python -X importtime -c "import bayesuq"`` is
 parsed for the import time as Python measures it.
 
 Usage::
@@ -40,10 +43,10 @@ STEPS = (
     ("import bayesuq", "import_bayesuq"),
     ("first-call imports (engine, ArviZ)", "import_engine"),
     ("prepare data", "prepare_data"),
+    ("hint: load programs, start the chains", "speculate"),
     ("abstract trace (analyse_model)", "analyse_sampled_model"),
     ("cache key", "_disk_key"),
-    ("load or build programs", "get_programs"),
-    ("init program, up to the first chunk", "init_to_first_chunk"),
+    ("load or build programs (no hint)", "get_programs"),
     ("call -> first chunk (ready)", "call_to_first_chunk"),
     ("sampling (after the first chunk starts)", "sampling"),
     ("InferenceData", "_result"),
@@ -104,6 +107,7 @@ def child(args: argparse.Namespace) -> None:
 
     for module, name in (
         (mcmc, "prepare_data"),
+        (mcmc, "speculate"),
         (mcmc, "analyse_sampled_model"),
         (mcmc, "get_programs"),
         (mcmc, "_result"),
@@ -121,31 +125,17 @@ def child(args: argparse.Namespace) -> None:
     programs.run_in_chunks = first_chunk
     meter = start_jax()
     call_wall, call_cpu = time.perf_counter(), time.process_time()
-    timing = meter.measure(
-        lambda: bayesuq.nuts(model, data, seed=1, chain_method="vectorized", progress=False)
-    )
+    timing = meter.measure(lambda: bayesuq.nuts(model, data, seed=1, progress=False))
     end_wall, end_cpu = time.perf_counter(), time.process_time()
     clock.add("call", end_wall - call_wall, end_cpu - call_cpu)
     clock.add(
         "call_to_first_chunk", marks["first_chunk"] - call_wall, marks["first_chunk_cpu"] - call_cpu
     )
-    before_init = sum(
-        clock.wall.get(n, 0.0) for n in ("prepare_data", "analyse_sampled_model", "get_programs")
-    )
-    before_init_cpu = sum(
-        clock.cpu.get(n, 0.0) for n in ("prepare_data", "analyse_sampled_model", "get_programs")
-    )
-    attrs = timing.result.attrs
-    clock.add(
-        "init_to_first_chunk",
-        clock.wall["call_to_first_chunk"] - before_init,
-        clock.cpu["call_to_first_chunk"] - before_init_cpu,
-    )
-    sampling_end = float(attrs["sampling_seconds"])
-    clock.wall["sampling"] = sampling_end - clock.wall["init_to_first_chunk"]
+    clock.wall["sampling"] = end_wall - marks["first_chunk"] - clock.wall["_result"]
     clock.cpu["sampling"] = float("nan")
     emit_result(
         {
+            "warm_start": timing.result.attrs["warm_start"],
             "wall": clock.wall,
             "cpu": clock.cpu,
             "traces": timing.traces,
@@ -200,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 fmt(cpus[len(cpus) // 2], 3),
             ]
         )
+    body.append(["warm start (`attrs`)", *(r["warm_start"] for r in runs), ""])
     for what in ("traces", "lowerings", "compiles"):
         body.append(
             [f"JAX {what} in the call", str(runs[0][what]), *(str(r[what]) for r in runs[1:]), ""]

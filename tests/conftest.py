@@ -30,3 +30,18 @@ def ctrl_c_raises():
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
+def program_store(tmp_path):
+    """bayesuq stores and finds compiled programs (and hints) in an empty folder in this test.
+
+    Tests that count compilations or traces of a first fit need it: the default folder
+    keeps what earlier test sessions stored.
+    """
+    previous = jax.config.jax_compilation_cache_dir
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path / "jax-cache"))
+    try:
+        yield tmp_path / "jax-cache" / "bayesuq-programs"
+    finally:
+        jax.config.update("jax_compilation_cache_dir", previous)

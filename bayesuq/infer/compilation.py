@@ -101,6 +101,20 @@ class ProgramCache:
             self._items.popitem(last=False)
         return value, time.perf_counter() - start
 
+    def lookup(self, key: Hashable) -> Any | None:
+        """The programs stored under ``key``, or ``None`` (no build, no count)."""
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        return None
+
+    def put(self, key: Hashable, value: Any) -> None:
+        """Store ``value`` under ``key`` too (programs loaded or built under another key)."""
+        self._items[key] = value
+        self._items.move_to_end(key)
+        if len(self._items) > self._maxsize:
+            self._items.popitem(last=False)
+
     def clear(self) -> None:
         """Forget every compiled program."""
         self._items.clear()
@@ -188,12 +202,13 @@ def jaxpr_fingerprint(fn: Callable, *example_args: Any) -> str:
     return fingerprint(str(closed.jaxpr), *closed.consts)
 
 
-def _program_dir() -> Path | None:
+def program_dir() -> Path | None:
+    """Where bayesuq stores programs: ``bayesuq-programs/`` in JAX's cache, if one is on."""
     directory = jax.config.jax_compilation_cache_dir
     return Path(directory) / "bayesuq-programs" if directory else None
 
 
-def _write(path: Path, payload: bytes) -> None:
+def write_cache_entry(path: Path, payload: bytes) -> None:
     """Write a cache entry atomically; a cache that cannot be written is skipped."""
     try:
         atomic_write(path, lambda partial: partial.write_bytes(payload))
@@ -218,15 +233,20 @@ def _uses_lapack(compiled: jax.stages.Compiled) -> bool:
         return True
 
 
+_LAPACK_LOCK = threading.Lock()
+
+
 def _initialize_lapack() -> None:
     """Resolve jaxlib's LAPACK function pointers, as JAX does when it lowers a linalg op.
 
     JAX fills them lazily while lowering; a stored executable is loaded without lowering, and
     calling a LAPACK kernel before they are filled crashes the process (segmentation fault).
+    Programs may load in two threads at once (:func:`load_cached_pair`): one fills them.
     """
     from jax._src.lib import lapack
 
-    lapack._lapack.initialize()
+    with _LAPACK_LOCK:
+        lapack._lapack.initialize()
 
 
 def _load_executable(path: Path) -> jax.stages.Compiled | None:
@@ -268,7 +288,7 @@ def _store_executable(compiled: jax.stages.Compiled, path: Path) -> bool:
         )
     except Exception:  # hoisted constants, or an executable that cannot be serialised
         return False
-    _write(path, payload)
+    write_cache_entry(path, payload)
     return True
 
 
@@ -293,7 +313,7 @@ def load_cached(key: str | None) -> tuple[jax.stages.Compiled, Any] | None:
     -------
     (compiled program, abstract outputs) or None
     """
-    directory = _program_dir()
+    directory = program_dir()
     if key is None or directory is None:
         return None
     compiled = None
@@ -303,6 +323,20 @@ def load_cached(key: str | None) -> tuple[jax.stages.Compiled, Any] | None:
     if compiled is None and exported.is_file():
         compiled = _load_exported(exported)
     return None if compiled is None else (compiled, output_shapes(compiled))
+
+
+def load_cached_pair(
+    first: str | None, second: str | None
+) -> tuple[tuple[jax.stages.Compiled, Any] | None, tuple[jax.stages.Compiled, Any] | None]:
+    """:func:`load_cached` of two keys at once: ``second`` loads in a background thread.
+
+    XLA rebuilds a loaded executable's HLO module and buffer assignment with the GIL
+    released, so two programs load in about the time of the larger one on two cores.
+    """
+    if first is None or second is None or program_dir() is None:
+        return load_cached(first), load_cached(second)
+    pending = _compiler().submit(load_cached, second)
+    return load_cached(first), pending.result()
 
 
 def compile_cached(
@@ -370,7 +404,7 @@ def _compile_cached(
     loaded = load_cached(key)
     if loaded is not None:
         return PendingProgram(loaded[1], loaded[0])
-    directory = _program_dir()
+    directory = program_dir()
     storing = key is not None and directory is not None
     lowered = jax.jit(fn).lower(*example_args)
 
@@ -378,7 +412,7 @@ def _compile_cached(
         compiled = _compile_lowered(lowered, storable=storing)
         if storing and not _store_executable(compiled, directory / f"{key}{_EXECUTABLE_SUFFIX}"):
             exported = jax.export.export(jax.jit(fn))(*example_args)
-            _write(directory / f"{key}{_EXPORT_SUFFIX}", exported.serialize())
+            write_cache_entry(directory / f"{key}{_EXPORT_SUFFIX}", exported.serialize())
         return compiled
 
     outcome = _compiler().submit(compile_and_store) if background else compile_and_store()

@@ -36,16 +36,20 @@ from bayesuq.infer.kernels import HmcKernel, Kernel, NutsKernel
 from bayesuq.infer.keys import seed_keys
 from bayesuq.infer.loop import chunk_length
 from bayesuq.infer.programs import (
+    PROGRAMS,
     ChainLayout,
     RunOutput,
     SamplerConfig,
     continue_run,
     get_programs,
+    in_process_key,
+    program_key,
     run,
 )
 from bayesuq.infer.recovery import recover_stuck_chains, repair_starts
 from bayesuq.infer.results import split_attrs
 from bayesuq.infer.sites import ModelAnalysis, analyse_model
+from bayesuq.infer.warm import hint_key, speculate, write_hint
 
 KERNELS: dict[str, type] = {"nuts": NutsKernel, "hmc": HmcKernel}
 
@@ -215,23 +219,44 @@ def sample_posterior(
         chains=chains, draws=draws, warmup=warmup, seed=seed, chain_method=chain_method
     )
     prepared = prepare_data(model, data)
-    analysis = analyse_sampled_model(model, prepared, dims=dims, coords=coords)
     if resume is not None:
+        analysis = analyse_sampled_model(model, prepared, dims=dims, coords=coords)
         return _resume(resume, model, prepared, analysis, draws, progress, started)
-    check_mass_blocks(kernel, analysis)
     method = resolve_method(chain_method, chains)
     config = SamplerConfig(kernel, chains, warmup, draws, method, chunk_length(warmup + draws))
-    setup_seconds = time.perf_counter() - started
-    programs, compile_seconds = get_programs(
-        model, prepared, analysis, config, ChainLayout(chains, method)
-    )
-
-    run_start = time.perf_counter()
+    layout = ChainLayout(chains, method)
     key_run, key_repair, key_recover = seed_keys(seed, 3)  # NumPy: no eager JAX compile
-    start = starting_values(model, prepared, analysis.z_template, chains, init)
-    output = run(
-        programs, key_run, start, prepared.arrays, config, progress=progress, desc="sampling"
-    )
+    # A model fitted before starts sampling from its stored programs at once; the model's
+    # trace below decides whether those draws are kept (bayesuq.infer.warm).
+    hint = hint_key(model, prepared, config, layout)
+    speculation = None if init else speculate(hint, prepared, config, key_run, progress)
+    try:
+        analysis = analyse_sampled_model(model, prepared, dims=dims, coords=coords)
+        check_mass_blocks(kernel, analysis)
+        stored_key = program_key(analysis, prepared, config, layout)
+        output = speculation.take(stored_key) if speculation is not None else None
+    except BaseException:
+        if speculation is not None:
+            speculation.cancel()
+        raise
+    if output is not None:  # the stored programs are this model's: the draws stand
+        programs = speculation.programs
+        PROGRAMS.put(in_process_key(analysis, prepared, config), programs)
+        setup_seconds = speculation.run_started - started - speculation.load_seconds
+        compile_seconds = speculation.load_seconds
+        run_start = speculation.run_started
+        start = initialisation.no_fixed_values(analysis.z_template, chains)
+        warm_start = "stored programs, confirmed by the model's trace"
+    else:
+        setup_seconds = time.perf_counter() - started
+        programs, compile_seconds = get_programs(model, prepared, analysis, config, layout)
+        run_start = time.perf_counter()
+        start = starting_values(model, prepared, analysis.z_template, chains, init)
+        output = run(
+            programs, key_run, start, prepared.arrays, config, progress=progress, desc="sampling"
+        )
+        warm_start = "stale hint: rebuilt" if speculation is not None else "none"
+    write_hint(hint, stored_key, analysis.z_template)
     if not output.valid.all():
         start = repair_starts(
             key_repair,
@@ -275,6 +300,7 @@ def sample_posterior(
         "recovered_chains": ",".join(map(str, recovered)),
         "stuck_chains": ",".join(map(str, sorted(stuck))),
         "recovery_messages": " | ".join(messages),
+        "warm_start": warm_start,
         "model_fingerprint": analysis.fingerprint,
         "data_fingerprint": _data_fingerprint(prepared),
     }

@@ -18,10 +18,11 @@ Programs are cached by content: in process by the model's fingerprint (one abstr
 :func:`bayesuq.infer.sites.analyse_model`), the configuration and the data signature; on
 disk as serialised XLA executables under the same key plus the driver's source and library
 versions (:func:`bayesuq.infer.compilation.compile_cached`). A later process that fits the
-same model loads both executables: after the abstract trace it neither traces, lowers nor
-compiles anything, and its first eager JAX operation is the init program itself (the
-per-chain keys are split inside it). :func:`run` drives the programs in chunks with a
-progress bar.
+same model loads both executables (:func:`load_programs`, usually from the hint an earlier
+fit left, before the abstract trace: :mod:`bayesuq.infer.warm`); it neither traces the
+sampler, lowers nor compiles anything, and its first eager JAX operation is the init
+program itself (the per-chain keys are split inside it). :func:`run` drives the programs
+in chunks with a progress bar.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from bayesuq.infer.compilation import (
     compile_cached,
     compile_cached_in_background,
     fingerprint,
-    load_cached,
+    load_cached_pair,
     string_keys,
     tuple_keys,
 )
@@ -194,12 +195,10 @@ def one_chain_functions(
     return init_one, chunk_one
 
 
-def _disk_key(
-    analysis: ModelAnalysis, data: PreparedData, config: SamplerConfig, layout: Layout
-) -> str:
-    """On-disk key: the model's fingerprint, configuration, data shapes, code and versions."""
+def environment_parts(data: PreparedData, config: SamplerConfig, layout: Layout) -> tuple:
+    """What shapes the programs besides the model: code, versions, settings, data shapes."""
     layout_module = Path(sys.modules[type(layout).__module__].__file__)
-    return fingerprint(
+    return (
         *(path.read_bytes() for path in (*_DRIVER_MODULES, layout_module)),
         layout,
         jax.__version__,
@@ -209,8 +208,21 @@ def _disk_key(
         x64_enabled(),
         jax.default_backend(),
         [d.device_kind for d in jax.devices()],
-        analysis.fingerprint,
     )
+
+
+def _disk_key(
+    analysis: ModelAnalysis, data: PreparedData, config: SamplerConfig, layout: Layout
+) -> str:
+    """On-disk key: the model's fingerprint, configuration, data shapes, code and versions."""
+    return fingerprint(*environment_parts(data, config, layout), analysis.fingerprint)
+
+
+def program_key(
+    analysis: ModelAnalysis, data: PreparedData, config: SamplerConfig, layout: Layout
+) -> str | None:
+    """The key the programs are stored under on disk, or ``None`` for a layout never stored."""
+    return _disk_key(analysis, data, config, layout) if layout.serialisable else None
 
 
 def split_keys_inside(init_fn: Callable, shape: tuple[int, ...]) -> Callable:
@@ -226,41 +238,8 @@ def split_keys_inside(init_fn: Callable, shape: tuple[int, ...]) -> Callable:
     return init
 
 
-def build_programs(
-    model: Callable,
-    data: PreparedData,
-    analysis: ModelAnalysis,
-    config: SamplerConfig,
-    layout: Layout,
-) -> Programs:
-    """Load the init and chunk programs from disk, or trace, lower, compile and store them."""
-    threaded = isinstance(layout, ChainLayout) and layout.threaded
-    key = _disk_key(analysis, data, config, layout) if layout.serialisable else None
-    init_key, chunk_key = (key and f"{key}-{part}" for part in ("init", "chunk"))
-    init_loaded, chunk_loaded = load_cached(init_key), load_cached(chunk_key)
-    if init_loaded is None or chunk_loaded is None:  # build what is missing
-        init_one, chunk_one = one_chain_functions(model, data, config, analysis.z_template)
-        init_fn, chunk_fn = layout.batch(init_one, chunk_one)
-        keys, *init_args = layout.init_arguments(analysis.z_template, data)
-        init_example = (keys, *init_args)
-        if layout.splits_key:
-            shape = batch_shape(config)
-            key = jax.ShapeDtypeStruct(keys.shape[len(shape) :], keys.dtype)
-            if threaded:  # splits inside; the chain index picks the chain's key
-                init_example = (key, CHAIN_INDEX, *init_args)
-            else:
-                init_fn = split_keys_inside(init_fn, shape)
-                init_example = (key, *init_args)
-        # The init program compiles in the background while the chunk program is traced.
-        init_pending = (
-            compile_cached_in_background(init_fn, init_example, key=init_key)
-            if init_loaded is None
-            else PendingProgram(init_loaded[1], init_loaded[0])
-        )
-        if chunk_loaded is None:
-            state_shape = init_pending.out_shapes[0]
-            chunk_loaded = compile_cached(chunk_fn, (state_shape, init_args[-1]), key=chunk_key)
-        init_loaded = init_pending.result()
+def _programs(init_loaded: tuple, chunk_loaded: tuple, config: SamplerConfig, threaded: bool):
+    """:class:`Programs` from compiled init and chunk programs and their abstract outputs."""
     (init_program, (state_shape, _)), (chunk_program, _) = init_loaded, chunk_loaded
     if threaded:  # one-chain programs, called once per chain
         init_program = ThreadedInit(init_program, config.chains)
@@ -271,6 +250,68 @@ def build_programs(
     return Programs(init=init_program, chunk=chunk_program, state_shape=state_shape)
 
 
+def _is_threaded(layout: Layout) -> bool:
+    return isinstance(layout, ChainLayout) and layout.threaded
+
+
+def load_programs(key: str, config: SamplerConfig) -> Programs | None:
+    """The chain programs stored under ``key`` (:func:`program_key`), from this process or disk.
+
+    For a :class:`ChainLayout` of ``config.chain_method``. Builds nothing: ``None`` when
+    either program is missing.
+    """
+    held = PROGRAMS.lookup(("stored", key))
+    if held is not None:
+        return held
+    init_loaded, chunk_loaded = load_cached_pair(f"{key}-init", f"{key}-chunk")
+    if init_loaded is None or chunk_loaded is None:
+        return None
+    programs = _programs(init_loaded, chunk_loaded, config, config.chain_method == "threads")
+    PROGRAMS.put(("stored", key), programs)
+    return programs
+
+
+def build_programs(
+    model: Callable,
+    data: PreparedData,
+    analysis: ModelAnalysis,
+    config: SamplerConfig,
+    layout: Layout,
+) -> Programs:
+    """Load the init and chunk programs from disk, or trace, lower, compile and store them."""
+    threaded = _is_threaded(layout)
+    key = program_key(analysis, data, config, layout)
+    init_key, chunk_key = (key and f"{key}-{part}" for part in ("init", "chunk"))
+    init_loaded, chunk_loaded = load_cached_pair(init_key, chunk_key)
+    if init_loaded is None or chunk_loaded is None:  # build what is missing
+        init_one, chunk_one = one_chain_functions(model, data, config, analysis.z_template)
+        init_fn, chunk_fn = layout.batch(init_one, chunk_one)
+        keys, *init_args = layout.init_arguments(analysis.z_template, data)
+        init_example = (keys, *init_args)
+        if layout.splits_key:
+            shape = batch_shape(config)
+            key_shape = jax.ShapeDtypeStruct(keys.shape[len(shape) :], keys.dtype)
+            if threaded:  # splits inside; the chain index picks the chain's key
+                init_example = (key_shape, CHAIN_INDEX, *init_args)
+            else:
+                init_fn = split_keys_inside(init_fn, shape)
+                init_example = (key_shape, *init_args)
+        # The init program compiles in the background while the chunk program is traced.
+        init_pending = (
+            compile_cached_in_background(init_fn, init_example, key=init_key)
+            if init_loaded is None
+            else PendingProgram(init_loaded[1], init_loaded[0])
+        )
+        if chunk_loaded is None:
+            state_shape = init_pending.out_shapes[0]
+            chunk_loaded = compile_cached(chunk_fn, (state_shape, init_args[-1]), key=chunk_key)
+        init_loaded = init_pending.result()
+    programs = _programs(init_loaded, chunk_loaded, config, threaded)
+    if key is not None:  # a later fit of this model in this process may start from it
+        PROGRAMS.put(("stored", key), programs)
+    return programs
+
+
 def get_programs(
     model: Callable,
     data: PreparedData,
@@ -279,8 +320,15 @@ def get_programs(
     layout: Layout,
 ) -> tuple[Programs, float]:
     """Compiled programs from the in-process cache, or built; and the seconds spent building."""
-    key = (analysis.fingerprint, config, data.signature(), x64_enabled())
-    return PROGRAMS.get_or_build(key, lambda: build_programs(model, data, analysis, config, layout))
+    return PROGRAMS.get_or_build(
+        in_process_key(analysis, data, config),
+        lambda: build_programs(model, data, analysis, config, layout),
+    )
+
+
+def in_process_key(analysis: ModelAnalysis, data: PreparedData, config: SamplerConfig) -> tuple:
+    """The key of a model's programs in :data:`PROGRAMS`."""
+    return (analysis.fingerprint, config, data.signature(), x64_enabled())
 
 
 class RunOutput(NamedTuple):

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
@@ -25,7 +26,7 @@ def model(y):
         numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
 idata = bayesuq.nuts(model, {"y": np.arange(5.0)}, chains=2, draws=50, warmup=50, seed=3,
                      chain_method="vectorized", progress=False)
-print(repr(idata.posterior["mu"].values.tolist()))
+print(repr(idata.posterior["mu"].values.tolist()), idata.attrs["warm_start"])
 """
 
 
@@ -43,8 +44,11 @@ def test_second_process_loads_programs_and_gives_identical_draws(tmp_path):
         for _ in range(2)
     ]
     stored = sorted(p.name.split("-")[-1] for p in (tmp_path / "bayesuq-programs").iterdir())
-    assert stored == ["chunk.xla", "init.xla"]
-    assert runs[0] == runs[1]
+    assert stored == ["chunk.xla", "hint.json", "init.xla"]
+    (first, first_warm), (second, second_warm) = (r.strip().rsplit("]", 1) for r in runs)
+    assert first == second  # the same draws
+    assert first_warm.strip() == "none"
+    assert second_warm.strip() == "stored programs, confirmed by the model's trace"
 
 
 def _key(model, data):
@@ -69,7 +73,7 @@ def test_program_key_follows_the_model_not_the_function_object():
     assert _key(_normal_model(1.0), y) != _key(_normal_model(1.0), {"y": np.zeros(4)})
 
 
-def test_in_process_cache_keys_on_content_not_the_function_object():
+def test_in_process_cache_keys_on_content_not_the_function_object(program_store):
     """Two closures of the same model share programs; a changed model gets new ones."""
     options = dict(chains=2, draws=50, warmup=100, progress=False, chain_method="vectorized")
     y = {"y": np.array([0.3, -0.2, 1.1])}
@@ -81,7 +85,7 @@ def test_in_process_cache_keys_on_content_not_the_function_object():
     assert programs.PROGRAMS.compiles == before + 2
 
 
-def test_a_first_fit_traces_the_model_four_times():
+def test_a_first_fit_traces_the_model_four_times(program_store):
     """One abstract trace (sites, z, fingerprint), one in init, two in the chunk program.
 
     Before the layered engine (0.1.0) a first fit traced this model 11 times.
@@ -105,3 +109,22 @@ def test_a_first_fit_traces_the_model_four_times():
     calls.clear()
     bayesuq.nuts(counted, data, seed=1, **options)  # in-process cache hit
     assert len(calls) == 1
+
+
+def test_observed_values_computed_in_the_model_come_from_the_traced_program():
+    """``obs=`` of an expression: the value is evaluated with the abstract trace's program,
+    one compiled call and no eager run of the model; a value that depends on parameters
+    (residuals of a recursion) is that program's, at the trace's starting point."""
+
+    def transformed(y):
+        mu = numpyro.sample("mu", dist.Normal(0.0, 1.0))
+        numpyro.sample("log_y", dist.Normal(mu, 1.0), obs=jnp.log(y))
+        numpyro.sample("residual", dist.Normal(0.0, 1.0), obs=y - mu)
+
+    y = np.array([0.5, 1.0, 2.0])
+    analysis = analyse_model(transformed, prepare_data(transformed, {"y": y}))
+    observed = analysis.sites.observed
+    np.testing.assert_allclose(observed["log_y"], np.log(y), rtol=1e-6)
+    # mu at the trace's start is one value in the uniform(-2, 2) box: y - residual is constant
+    offsets = y - observed["residual"]
+    assert np.ptp(offsets) < 1e-6 and abs(offsets[0]) <= 2.0

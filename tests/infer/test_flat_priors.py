@@ -90,7 +90,7 @@ def test_a_bound_that_depends_on_another_parameter_is_transformed_correctly(engi
 def ordered_means_by_factor(y1, y2):
     """Two means, an ordered vector with a flat prior; one likelihood a factor (the
     posteriordb ``low_dim_gauss_mix`` pattern), one an observed value the model computes
-    from its data (which the engine reads from a concrete trace of the model)."""
+    from its data (which the engine evaluates with the abstract trace's own program)."""
     mu = numpyro.sample(
         "mu", dist.ImproperUniform(constraints.ordered_vector, (), event_shape=(2,))
     )
@@ -100,7 +100,7 @@ def ordered_means_by_factor(y1, y2):
 
 
 def test_an_improper_ordered_prior_with_factor_likelihoods_samples():
-    """It used to fail before sampling (the concrete trace tried to sample the improper
+    """It used to fail before sampling (a concrete trace tried to sample the improper
     prior). Far-apart means: the ordering is inactive, so mu_k | y ~ N(mean(y_k), 1/n)."""
     rng = np.random.default_rng(11)
     y1, y2 = rng.normal(-3.0, 1.0, 25), rng.normal(3.0, 1.0, 25)
@@ -113,6 +113,7 @@ def test_an_improper_ordered_prior_with_factor_likelihoods_samples():
         seed=4,
         progress=False,
     )
+    np.testing.assert_allclose(idata.observed_data["y2"].values, y2)  # computed in the model
     mu = idata.posterior["mu"].values.reshape(-1, 2)
     for k, y in enumerate((y1, y2)):
         sd = 1.0 / np.sqrt(len(y))

@@ -1,10 +1,11 @@
 """A second process that fits a model an earlier one fitted: one abstract trace, nothing lowered.
 
 The first process traces, lowers and compiles the init and chunk programs and stores their
-executables; the second one traces the model once (``analyse_model``: sites and the
-fingerprint that keys the cache), loads both executables and compiles nothing, not even a
-small eager operation (the seed's keys come from NumPy, the chains' keys are split inside
-the init program).
+executables, with a hint naming them (``bayesuq.infer.warm``); the second one loads both
+executables, starts the chains from them, and meanwhile traces the model once
+(``analyse_model``: sites and the fingerprint that confirms the stored programs). It
+compiles nothing, not even a small eager operation (the seed's keys come from NumPy, the
+chains' keys are split inside the init program).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ print(json.dumps({
     "lowerings": count("jaxpr_to_mlir"),
     "compiles": count("backend_compile"),
     "mu": idata.posterior["mu"].values.tolist(),
+    "warm_start": idata.attrs["warm_start"],
 }))
 """
 
@@ -65,7 +67,9 @@ def test_second_process_traces_the_model_once_and_lowers_nothing(tmp_path):
     assert second["lowerings"] == 0 and second["compiles"] == 0, second
     np.testing.assert_array_equal(first["mu"], second["mu"])
     stored = sorted(p.name.rsplit("-", 1)[-1] for p in (tmp_path / "bayesuq-programs").iterdir())
-    assert stored == ["chunk.xla", "init.xla"]
+    assert stored == ["chunk.xla", "hint.json", "init.xla"]
+    # The second process sampled from the stored programs while it traced the model.
+    assert second["warm_start"] == "stored programs, confirmed by the model's trace"
 
 
 GP_CHILD = """
