@@ -15,8 +15,10 @@ that global switch before using a model family:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import jax
 
@@ -58,6 +60,22 @@ def computing_in(precision: str) -> Iterator[None]:
         raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
     with jax.enable_x64(precision == "float64"):
         yield
+
+
+def in_callers_precision(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, to be called from another thread, in the precision of the thread creating it.
+
+    ``jax.enable_x64`` is thread-local: work handed to a pool from inside
+    :func:`computing_in` would otherwise run in the pool thread's (global) precision.
+    """
+    x64 = x64_enabled()
+
+    @functools.wraps(fn)
+    def in_precision(*args: Any, **kwargs: Any) -> Any:
+        with jax.enable_x64(x64):
+            return fn(*args, **kwargs)
+
+    return in_precision
 
 
 def float_dtype() -> str:

@@ -229,7 +229,7 @@ def sample_posterior(
     # A model fitted before starts sampling from its stored programs at once; the model's
     # trace below decides whether those draws are kept (bayesuq.infer.warm).
     hint = hint_key(model, prepared, config, layout)
-    speculation = None if init else speculate(hint, prepared, config, key_run, progress)
+    speculation = None if init else speculate(hint, prepared, config, layout, key_run, progress)
     try:
         analysis = analyse_sampled_model(model, prepared, dims=dims, coords=coords)
         check_mass_blocks(kernel, analysis)
@@ -256,7 +256,7 @@ def sample_posterior(
             programs, key_run, start, prepared.arrays, config, progress=progress, desc="sampling"
         )
         warm_start = "stale hint: rebuilt" if speculation is not None else "none"
-    write_hint(hint, stored_key, analysis.z_template)
+        write_hint(hint, stored_key, analysis.z_template)  # a confirmed hint stays as it is
     if not output.valid.all():
         start = repair_starts(
             key_repair,

@@ -27,6 +27,7 @@ in chunks with a progress bar.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -195,11 +196,21 @@ def one_chain_functions(
     return init_one, chunk_one
 
 
+@functools.cache
+def _driver_sources(layout_module: str) -> tuple[bytes, ...]:
+    """The source of the driver modules and of a layout's module, read once per process.
+
+    The code that runs is what was imported, so the bytes read at first use are the ones
+    that shape this process's programs.
+    """
+    layout_path = Path(sys.modules[layout_module].__file__)
+    return tuple(path.read_bytes() for path in (*_DRIVER_MODULES, layout_path))
+
+
 def environment_parts(data: PreparedData, config: SamplerConfig, layout: Layout) -> tuple:
     """What shapes the programs besides the model: code, versions, settings, data shapes."""
-    layout_module = Path(sys.modules[type(layout).__module__].__file__)
     return (
-        *(path.read_bytes() for path in (*_DRIVER_MODULES, layout_module)),
+        *_driver_sources(type(layout).__module__),
         layout,
         jax.__version__,
         numpyro.__version__,
@@ -238,10 +249,10 @@ def split_keys_inside(init_fn: Callable, shape: tuple[int, ...]) -> Callable:
     return init
 
 
-def _programs(init_loaded: tuple, chunk_loaded: tuple, config: SamplerConfig, threaded: bool):
+def _programs(init_loaded: tuple, chunk_loaded: tuple, config: SamplerConfig, layout: Layout):
     """:class:`Programs` from compiled init and chunk programs and their abstract outputs."""
     (init_program, (state_shape, _)), (chunk_program, _) = init_loaded, chunk_loaded
-    if threaded:  # one-chain programs, called once per chain
+    if _is_threaded(layout):  # one-chain programs, called once per chain
         init_program = ThreadedInit(init_program, config.chains)
         chunk_program = ThreadedChunk(chunk_program, config.chains)
         state_shape = jax.tree.map(
@@ -254,11 +265,10 @@ def _is_threaded(layout: Layout) -> bool:
     return isinstance(layout, ChainLayout) and layout.threaded
 
 
-def load_programs(key: str, config: SamplerConfig) -> Programs | None:
-    """The chain programs stored under ``key`` (:func:`program_key`), from this process or disk.
+def load_programs(key: str, config: SamplerConfig, layout: Layout) -> Programs | None:
+    """The programs stored under ``key`` (:func:`program_key`), from this process or disk.
 
-    For a :class:`ChainLayout` of ``config.chain_method``. Builds nothing: ``None`` when
-    either program is missing.
+    Builds nothing: ``None`` when either program is missing.
     """
     held = PROGRAMS.lookup(("stored", key))
     if held is not None:
@@ -266,7 +276,7 @@ def load_programs(key: str, config: SamplerConfig) -> Programs | None:
     init_loaded, chunk_loaded = load_cached_pair(f"{key}-init", f"{key}-chunk")
     if init_loaded is None or chunk_loaded is None:
         return None
-    programs = _programs(init_loaded, chunk_loaded, config, config.chain_method == "threads")
+    programs = _programs(init_loaded, chunk_loaded, config, layout)
     PROGRAMS.put(("stored", key), programs)
     return programs
 
@@ -306,7 +316,7 @@ def build_programs(
             state_shape = init_pending.out_shapes[0]
             chunk_loaded = compile_cached(chunk_fn, (state_shape, init_args[-1]), key=chunk_key)
         init_loaded = init_pending.result()
-    programs = _programs(init_loaded, chunk_loaded, config, threaded)
+    programs = _programs(init_loaded, chunk_loaded, config, layout)
     if key is not None:  # a later fit of this model in this process may start from it
         PROGRAMS.put(("stored", key), programs)
     return programs

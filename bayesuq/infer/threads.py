@@ -28,7 +28,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from bayesuq.precision import x64_enabled
+from bayesuq.precision import in_callers_precision
 
 _POOL: ThreadPoolExecutor | None = None
 
@@ -69,15 +69,9 @@ def _stack(trees: list[Any]) -> Any:
 
 def _each_chain(call: Callable[[int], Any], chains: int) -> Any:
     """``call(i)`` for every chain from the thread pool, the results stacked on the host."""
-    # jax.enable_x64 is thread-local: a call in float64 (bayesuq.precision.computing_in)
-    # must run in float64 in the pool's threads too.
-    x64 = x64_enabled()
-
-    def in_callers_precision(i: int) -> Any:
-        with jax.enable_x64(x64):
-            return call(i)
-
-    futures = [_pool().submit(in_callers_precision, i) for i in range(chains)]
+    # A call in float64 (bayesuq.precision.computing_in) runs in float64 in the pool too.
+    in_precision = in_callers_precision(call)
+    futures = [_pool().submit(in_precision, i) for i in range(chains)]
     return _stack([future.result() for future in futures])
 
 

@@ -43,7 +43,7 @@ from bayesuq.infer.programs import (
     load_programs,
     run,
 )
-from bayesuq.precision import x64_enabled
+from bayesuq.precision import in_callers_precision
 
 _HINT_SUFFIX = "-hint.json"
 _SMALL_ARRAY = 100_000  # closure arrays up to this size are hashed by value
@@ -197,7 +197,6 @@ class Speculation:
 
     program_key: str
     programs: Programs
-    z_template: dict
     outcome: Future
     cancelled: threading.Event
     load_seconds: float
@@ -230,6 +229,7 @@ def speculate(
     key: str | None,
     data: PreparedData,
     config: SamplerConfig,
+    layout: Layout,
     run_key: jax.Array,
     progress: bool,
 ) -> Speculation | None:
@@ -243,7 +243,7 @@ def speculate(
     if hint is None:
         return None
     loading = time.perf_counter()
-    programs = load_programs(hint.program_key, config)
+    programs = load_programs(hint.program_key, config, layout)
     if programs is None:
         return None
     load_seconds = time.perf_counter() - loading
@@ -254,25 +254,17 @@ def speculate(
         chunk=_Cancellable(programs.chunk, cancelled, called=transitions),
     )
     start = initialisation.no_fixed_values(hint.z_template, config.chains)
-    x64 = x64_enabled()
 
-    def in_callers_precision() -> RunOutput:
+    def sample() -> RunOutput:
         try:
-            with jax.enable_x64(x64):
-                return run(
-                    cancellable,
-                    run_key,
-                    start,
-                    data.arrays,
-                    config,
-                    progress=progress,
-                    desc="sampling",
-                )
+            return run(
+                cancellable, run_key, start, data.arrays, config, progress=progress, desc="sampling"
+            )
         finally:
             transitions.set()  # no chunk (no finite start) or a failure: stop waiting
 
     run_started = time.perf_counter()
-    outcome = _runner().submit(in_callers_precision)
+    outcome = _runner().submit(in_callers_precision(sample))
     # The init program's calls need the GIL between their XLA parts, which the model's
     # trace would hold: the caller traces once the first chunk of transitions is running.
     try:
@@ -283,7 +275,6 @@ def speculate(
     return Speculation(
         hint.program_key,
         programs,
-        hint.z_template,
         outcome,
         cancelled,
         load_seconds,
