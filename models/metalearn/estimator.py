@@ -42,6 +42,9 @@ from bayesuq.precision import computing_in, resolve_precision
 
 TEST_RULES = ("vi", "train")
 PREDICTIVE_NOISE = ("fit", "known")
+PREDICT_TASKS_AT_ONCE = 16
+"""Tasks adapted and drawn from in one vectorised group when predicting: a prediction for
+many tasks runs group after group (``jax.lax.map``), so its memory does not grow with them."""
 
 __all__ = ["TEST_RULES", "NIWMeta", "check_episode_inputs", "vi_posterior"]
 
@@ -538,8 +541,15 @@ class NIWMeta:
                 return jax.vmap(lambda t: apply_i(t, qx))(thetas)  # (draws, Q, K)
 
             def program(params, sx, sy, qx, key):
+                # Tasks in vectorised groups of PREDICT_TASKS_AT_ONCE: the memory of a call
+                # is that of one group (its adaptations and weight draws), whatever the
+                # number of tasks. Each task's key is the same as in one vectorised call.
                 keys = jax.random.split(key, sx.shape[0])
-                return jax.vmap(one, in_axes=(None, 0, 0, 0, 0))(params, sx, sy, qx, keys)
+                return jax.lax.map(
+                    lambda task: one(params, *task),
+                    (sx, sy, qx, keys),
+                    batch_size=PREDICT_TASKS_AT_ONCE,
+                )
 
             self._programs[key] = jax.jit(program)
         return self._programs[key]
