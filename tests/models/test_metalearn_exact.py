@@ -199,7 +199,8 @@ def test_global_posterior_contract(trained_linear):
 def test_niw_global_posterior_matches_nuts_hierarchical_posterior():
     """100 linear-Gaussian tasks: the NIW mean of mu within 0.3 posterior sd of NUTS's
     posterior mean, E_q sigma^2 = lambda/(n0 - 2) within 5% of NUTS's posterior mean of s^2
-    (a test run gave 0.25 sd and 2%)."""
+    (a test run gave 0.25 sd and 2%). The NUTS reference must converge: R-hat < 1.02 over
+    4 chains x 2000 draws (observed 1.009, min ESS 403; 2 x 1000 gave 1.027 and ESS 101)."""
     tasks = linear_gaussian_tasks(100, seed=0)
     model = NIWMeta(
         linear_gaussian_network(5),
@@ -211,7 +212,7 @@ def test_niw_global_posterior_matches_nuts_hierarchical_posterior():
         seed=0,
     )
     model.fit(tasks, steps=2000, meta_batch=100, learning_rate=0.05, progress=False)
-    idata = fit_hierarchical(tasks, prior=PRIOR, chains=2, draws=1000, warmup=1000, seed=0)
+    idata = fit_hierarchical(tasks, prior=PRIOR, chains=4, draws=2000, warmup=1000, seed=0)
     post = idata.posterior
     mu_mean = post["mu"].mean(("chain", "draw")).values
     mu_sd = post["mu"].std(("chain", "draw")).values
