@@ -90,15 +90,13 @@ class ProgramCache:
 
     def get_or_build(self, key: Hashable, build: Callable[[], Any]) -> tuple[Any, float]:
         """Return ``(programs, seconds spent building)``; 0 seconds on a hit."""
-        if key in self._items:
-            self._items.move_to_end(key)
-            return self._items[key], 0.0
+        held = self.lookup(key)
+        if held is not None:
+            return held, 0.0
         start = time.perf_counter()
         value = build()
         self.compiles += 1
-        self._items[key] = value
-        if len(self._items) > self._maxsize:
-            self._items.popitem(last=False)
+        self.put(key, value)
         return value, time.perf_counter() - start
 
     def lookup(self, key: Hashable) -> Any | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 
 import numpy as np
 import numpyro
@@ -40,17 +41,9 @@ def _posterior_mean(prior_sd: float) -> float:
 
 
 @pytest.fixture
-def prior_sd():
+def prior_sd(monkeypatch):
     """Set the model's global prior sd; restored afterwards."""
-    global PRIOR_SD
-    previous = PRIOR_SD
-
-    def set_sd(value: float) -> None:
-        global PRIOR_SD
-        PRIOR_SD = value
-
-    yield set_sd
-    PRIOR_SD = previous
+    return functools.partial(monkeypatch.setattr, sys.modules[__name__], "PRIOR_SD")
 
 
 def test_a_second_fit_starts_from_the_hint_and_gives_the_same_draws(program_store):
@@ -81,15 +74,12 @@ def test_a_stale_hint_is_caught_by_the_trace_and_its_draws_dropped(program_store
     np.testing.assert_array_equal(stale.posterior["mu"].values, again.posterior["mu"].values)
 
 
-def test_a_model_error_stops_the_speculative_run_and_is_raised(program_store):
-    global FAIL
+def test_a_model_error_stops_the_speculative_run_and_is_raised(program_store, monkeypatch):
     bayesuq.nuts(global_prior_model, {"y": Y}, seed=6, **OPTIONS)
-    FAIL = True
-    try:
-        with pytest.raises(ValueError, match="fails on this data now"):
-            bayesuq.nuts(global_prior_model, {"y": Y}, seed=6, **OPTIONS)
-    finally:
-        FAIL = False
+    monkeypatch.setattr(sys.modules[__name__], "FAIL", True)
+    with pytest.raises(ValueError, match="fails on this data now"):
+        bayesuq.nuts(global_prior_model, {"y": Y}, seed=6, **OPTIONS)
+    monkeypatch.undo()
     # nothing left running: the next fit confirms the hint and samples as before
     again = bayesuq.nuts(global_prior_model, {"y": Y}, seed=6, **OPTIONS)
     assert again.attrs["warm_start"] == CONFIRMED

@@ -3,6 +3,8 @@ clear errors, the task generators, the CLI, and (under -m slow) the benchmark cl
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -15,6 +17,7 @@ from bayesuq.models.metalearn import (
     sine_line_tasks,
 )
 from bayesuq.models.metalearn.cost import meta_step_cost
+from bayesuq.models.metalearn.estimator import PREDICT_TASKS_AT_ONCE
 from bayesuq.models.metalearn.evaluate import fit_noise, regression_metrics
 from bayesuq.models.metalearn.tasks import TEST_DIGITS, TRAIN_DIGITS
 from bayesuq.nn import mlp
@@ -75,11 +78,6 @@ def test_predict_memory_does_not_grow_with_the_number_of_tasks(fitted, sine):
     """XLA's compiled scratch memory of the predict program (50 draws): tasks run in groups
     of ``PREDICT_TASKS_AT_ONCE``, so 256 tasks need at most 1.5x the scratch of one group
     (observed 1.21x; one vectorised call over all tasks needed 16x)."""
-    import jax
-    import jax.numpy as jnp
-
-    from bayesuq.models.metalearn.estimator import PREDICT_TASKS_AT_ONCE
-
     program = fitted._predict_program(50)
 
     def scratch(n_tasks):
