@@ -38,7 +38,9 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "gelu": jax.nn.gelu,
 }
 
-__all__ = ["ACTIVATIONS", "Network", "cnn", "mlp", "residual_embedding"]
+_TINY = 1e-12  # keeps the length of an all-zero feature vector away from 0
+
+__all__ = ["ACTIVATIONS", "Network", "cnn", "inputs_and_features", "mlp", "residual_embedding"]
 
 
 @dataclass(frozen=True)
@@ -297,3 +299,48 @@ def cnn(
     size = sum(math.prod(s) + s[3] for s in shapes) + features * outputs + outputs
     name = f"cnn({height}x{width}x{depth}, channels {'-'.join(map(str, channels))}, {outputs} out)"
     return Network(init=init, apply=apply, size=size, unravel=unravel, name=name)
+
+
+def inputs_and_features(
+    features: Network, *, feature_norm: float, log_scale: float = 0.0
+) -> Network:
+    """An embedding that keeps its inputs: ``f(x) = exp(s) * [x, r * g(x) / ||g(x)||]``.
+
+    The inputs ``x`` are kept next to the learned features ``g(x)`` of ``features``, which
+    are scaled to the fixed length ``r = feature_norm``. Squared distances add,
+    ``||f(x) - f(x')||^2 = exp(2s) * (||x - x'||^2 + r^2 ||u(x) - u(x')||^2)`` with
+    ``u = g / ||g||``, so a metric learner built on it (ProtoNet, NIW-Meta's prototype head)
+    starts from the raw-input distance plus a learned term whose size ``r`` sets: with
+    ``r^2`` equal to half the typical squared input distance, the learned part weighs about
+    as much as the inputs (``2 r^2`` is the largest value of ``r^2 ||u - u'||^2``). The
+    scale ``s`` (the last entry of ``theta``, an inverse temperature of a prototype
+    classifier) is learned. Ours, not from a paper: on digits-fs the raw pixels are a strong
+    few-shot baseline that a learned embedding alone did not beat (``docs/metalearn.md``).
+
+    Parameters
+    ----------
+    features
+        The feature network ``g`` (e.g. a :func:`cnn`), applied to the same inputs.
+    feature_norm
+        ``r > 0``, the length of the feature part.
+    log_scale
+        Initial ``s``.
+    """
+    norm = float(feature_norm)
+    if not math.isfinite(norm) or norm <= 0:
+        raise ValueError(f"feature_norm must be a positive number, got {feature_norm!r}")
+
+    def init(key: jax.Array) -> jax.Array:
+        theta = features.init(key)
+        return jnp.concatenate([theta, jnp.full((1,), log_scale, theta.dtype)])
+
+    def apply(theta: jax.Array, x: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
+        g = features.apply(theta[:-1], x, key=key)
+        length = jnp.sqrt(jnp.sum(g * g, axis=-1, keepdims=True) + _TINY)
+        return jnp.exp(theta[-1]) * jnp.concatenate([x, norm * g / length], axis=-1)
+
+    def unravel(theta: jax.Array) -> dict[str, Any]:
+        return {"features": features.unravel(theta[:-1]), "log_scale": theta[-1]}
+
+    name = f"inputs_and_features({features.name}, norm {norm:.3g})"
+    return Network(init=init, apply=apply, size=features.size + 1, unravel=unravel, name=name)

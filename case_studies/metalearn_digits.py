@@ -12,17 +12,22 @@
 #
 # digits-fs is built from scikit-learn's bundled 8x8 digits (no download): a class is a digit
 # under one of four rotations, meta-training uses the digits {0, 1, 2, 3, 6} and meta-testing
-# {4, 5, 7, 8, 9}. Every method uses the same MLP body 64-64-64 (a 5-way head; ProtoNet a
-# 64-d embedding), the same number of meta-steps, and is evaluated on the same 600 test
+# {4, 5, 7, 8, 9}. NIW-Meta (the NIW prior on the backbone of a prototype classifier, the
+# paper's few-shot set-up) and ProtoNet share one embedding, the pixels kept next to the
+# normalised features of a CNN with 64-64 channels; MAML and first-order MAML adapt an MLP
+# 64-64-64-5. Every method meta-trains on the same episodes, whose query images are shifted
+# by up to one pixel (`digits_fewshot(..., shift=1)`), and is evaluated on the same 600 test
 # episodes of 15 queries per class: accuracy with its 95% interval, NLL, ECE (15 bins) and a
-# reliability diagram, against the raw-pixel nearest-centroid floor.
+# reliability diagram, against the raw-pixel nearest-centroid floor. The settings are
+# `DIGITS` (`bayesuq.models.metalearn.study`).
 #
 # Run: `bayesuq metalearn digits --shots 1 --out DIR`, or
 # `python case_studies/metalearn_digits.py [--smoke] [--out DIR]`.
 #
-# In the documentation this study is shown but not executed (ten networks are trained; about
-# 30 minutes on two CPU cores). Its full-run tables and figures are in the meta-learning
-# guide (`docs/metalearn.md`); the smoke run is tested with `pytest -m slow`.
+# In the documentation this study is shown but not executed (eight networks are trained;
+# about an hour on two CPU cores, most of it NIW-Meta on the CNN). Its full-run tables and
+# figures are in the meta-learning guide (`docs/metalearn.md`); the smoke run is tested
+# with `pytest -m slow`.
 
 # %%
 import argparse

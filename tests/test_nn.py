@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bayesuq.nn import cnn, mlp, residual_embedding
+from bayesuq.nn import cnn, inputs_and_features, mlp, residual_embedding
 
 
 def test_mlp_size_shapes_and_init_bounds():
@@ -96,3 +96,27 @@ def test_residual_embedding_starts_as_the_scaled_identity_and_learns():
     assert float(jnp.abs(out_layer[0]).max()) > 0 and float(jnp.abs(grad[-1])) > 0
     with pytest.raises(ValueError, match="sizes must list"):
         residual_embedding(0)
+
+
+def test_inputs_and_features_keeps_the_inputs_next_to_unit_features():
+    """f(x) = exp(s) [x, r g/||g||]: the first block is the input, the second has length r,
+    the squared distance is the sum of the two parts', and gradients reach g and s."""
+    body = mlp((6, 5, 4))
+    net = inputs_and_features(body, feature_norm=2.5, log_scale=0.0)
+    theta = net.init(jax.random.PRNGKey(0))
+    assert net.size == body.size + 1 == theta.shape[0]
+    x = jax.random.normal(jax.random.PRNGKey(1), (3, 6))
+    out = np.asarray(net.apply(theta, x))
+    np.testing.assert_allclose(out[:, :6], x, rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(out[:, 6:], axis=1), 2.5, rtol=1e-5)
+    u = np.asarray(body.apply(theta[:-1], x))
+    u = 2.5 * u / np.linalg.norm(u, axis=1, keepdims=True)
+    dist = np.sum((out[0] - out[1]) ** 2)
+    expected = np.sum((x[0] - x[1]) ** 2) + np.sum((u[0] - u[1]) ** 2)
+    np.testing.assert_allclose(dist, expected, rtol=1e-5)
+    doubled = net.apply(theta.at[-1].set(np.log(2.0)), x)
+    np.testing.assert_allclose(doubled, 2.0 * out, rtol=1e-5)
+    grad = jax.grad(lambda t: jnp.sum(net.apply(t, x)[:, 6:] ** 3))(theta)
+    assert float(jnp.abs(grad[:-1]).max()) > 0 and float(jnp.abs(grad[-1])) > 0
+    with pytest.raises(ValueError, match="feature_norm must be a positive"):
+        inputs_and_features(body, feature_norm=0.0)

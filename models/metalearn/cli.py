@@ -20,7 +20,9 @@ def add_cli(commands: argparse._SubParsersAction) -> None:
         help="support points per task (sine, default 5) or per class (digits, default 1)",
     )
     parser.add_argument("--ways", type=int, default=5, help="classes per episode (digits)")
-    parser.add_argument("--steps", type=int, default=None, help="meta-steps (default: study's)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="meta-steps of every method (default: the study's)"
+    )
     parser.add_argument(
         "--test-episodes", type=int, default=None, help="test episodes (default 600)"
     )
@@ -42,6 +44,7 @@ def _cli_main(args: argparse.Namespace) -> int:
     changes = {"seed": args.seed}
     if args.steps is not None:
         changes["steps"] = args.steps
+        settings = settings.with_steps(max(args.steps, 1))  # every method's budget
     if args.test_episodes is not None:
         changes["test_episodes"] = args.test_episodes
     for name in ("steps", "test_episodes", "seed"):

@@ -538,7 +538,10 @@ class NIWMeta:
                     )
                     mean, cov = local_posterior(niw, m_bar, a_bar)
                 thetas = gaussian_draws(k_draw, mean, cov, draws)
-                return jax.vmap(lambda t: apply_i(t, qx))(thetas)  # (draws, Q, K)
+                # One draw after another: a vmap over weight draws turns a convolution
+                # into a grouped one, 9x slower on CPU for the digits CNN (0.27 s against
+                # 0.03 s for 30 draws), and an MLP's draws cost the same either way.
+                return jax.lax.map(lambda t: apply_i(t, qx), thetas)  # (draws, Q, K)
 
             def program(params, sx, sy, qx, key):
                 # Tasks in vectorised groups of PREDICT_TASKS_AT_ONCE: the memory of a call

@@ -38,6 +38,7 @@ __all__ = [
     "digits_fewshot",
     "linear_gaussian_network",
     "linear_gaussian_tasks",
+    "shift_images",
     "sine_line_function",
     "sine_line_tasks",
 ]
@@ -299,7 +300,30 @@ def _digit_pools(digits: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, list[
     return padded, counts, names
 
 
-def _draw_digits(data: dict, key: jax.Array, n: int, *, ways: int, shots: int, queries: int):
+def shift_images(key: jax.Array, x: jax.Array, shift: int, side: int = 8) -> jax.Array:
+    """Each flattened ``side x side`` image of ``x (..., side**2)`` moved by its own offset.
+
+    The offsets ``(dy, dx)`` are uniform on ``{-shift, ..., shift}^2``, independently per
+    image; pixels moved in from outside the frame are zero (the digits' background).
+    """
+    if shift == 0:
+        return x
+    batch = x.shape[:-1]
+    images = jnp.reshape(x, (-1, side, side))
+    offsets = jax.random.randint(key, (images.shape[0], 2), -shift, shift + 1)
+    padded = jnp.pad(images, ((0, 0), (shift, shift), (shift, shift)))
+
+    def one(image, offset):
+        return jax.lax.dynamic_slice(image, (shift - offset[0], shift - offset[1]), (side, side))
+
+    return jnp.reshape(jax.vmap(one)(padded, offsets), (*batch, side * side))
+
+
+def _draw_digits(
+    data: dict, key: jax.Array, n: int, *, ways: int, shots: int, queries: int, shift: int
+):
+    if shift:
+        key, k_shift = jax.random.split(key)
     pools, counts = data["pools"], data["counts"]
     n_classes, size = pools.shape[0], pools.shape[1]
     per_class = shots + queries
@@ -318,10 +342,15 @@ def _draw_digits(data: dict, key: jax.Array, n: int, *, ways: int, shots: int, q
         qy = jnp.reshape(labels[:, shots:], (-1,))
         return Episodes(sx, sy, qx, qy, truth=classes)
 
-    return jax.vmap(one)(jax.random.split(key, n))
+    episodes = jax.vmap(one)(jax.random.split(key, n))
+    if shift:
+        episodes = episodes._replace(query_x=shift_images(k_shift, episodes.query_x, shift))
+    return episodes
 
 
-def digits_fewshot(split: str, *, ways: int = 5, shots: int = 1, queries: int = 15) -> TaskSampler:
+def digits_fewshot(
+    split: str, *, ways: int = 5, shots: int = 1, queries: int = 15, shift: int = 0
+) -> TaskSampler:
     """digits-fs: ``ways``-way ``shots``-shot episodes from scikit-learn's bundled digits.
 
     The 1797 8x8 images (pixels scaled to [0, 1]) of ten digits, each rotated by 0, 90, 180
@@ -336,6 +365,12 @@ def digits_fewshot(split: str, *, ways: int = 5, shots: int = 1, queries: int = 
         ``"train"`` or ``"test"``.
     ways, shots, queries
         Classes per episode, support and query images per class.
+    shift
+        Augmentation for meta-training: each query image is moved by a random whole-pixel
+        offset in ``{-shift, ..., shift}`` along each axis (zero fill,
+        :func:`shift_images`), so a metric learned on the episodes must match a digit to a
+        slightly displaced copy of its support image. ``0`` (default) leaves the images
+        as they are; the support images are never moved.
 
     Returns
     -------
@@ -347,6 +382,9 @@ def digits_fewshot(split: str, *, ways: int = 5, shots: int = 1, queries: int = 
     ways = check_int("ways", ways, minimum=2)
     shots = check_int("shots", shots, minimum=1)
     queries = check_int("queries", queries, minimum=1)
+    shift = check_int("shift", shift, minimum=0)
+    if shift > 3:
+        raise ValueError(f"shift must be at most 3 pixels of the 8x8 images, got {shift}")
     digits = TRAIN_DIGITS if split == "train" else TEST_DIGITS
     pools, counts, names = _digit_pools(digits)
     if ways > len(names):
@@ -355,13 +393,21 @@ def digits_fewshot(split: str, *, ways: int = 5, shots: int = 1, queries: int = 
         raise ValueError(f"shots + queries must be <= {counts.min()}, got {shots + queries}")
 
     def draw(data, key, n):
-        return _draw_digits(data, key, n, ways=ways, shots=shots, queries=queries)
+        return _draw_digits(data, key, n, ways=ways, shots=shots, queries=queries, shift=shift)
 
     return TaskSampler(
         draw=draw,
         data={"pools": jnp.asarray(pools, jnp.float32), "counts": jnp.asarray(counts)},
         likelihood=Likelihood.make("categorical"),
         n_tasks=None,
-        name=f"digits_fs({split}, {ways}-way {shots}-shot, {queries} queries)",
-        info={"split": split, "ways": ways, "shots": shots, "queries": queries, "classes": names},
+        name=f"digits_fs({split}, {ways}-way {shots}-shot, {queries} queries"
+        + (f", queries shifted by up to {shift} px)" if shift else ")"),
+        info={
+            "split": split,
+            "ways": ways,
+            "shots": shots,
+            "queries": queries,
+            "shift": shift,
+            "classes": names,
+        },
     )

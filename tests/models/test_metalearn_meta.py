@@ -19,7 +19,7 @@ from bayesuq.models.metalearn import (
 from bayesuq.models.metalearn.cost import meta_step_cost
 from bayesuq.models.metalearn.estimator import PREDICT_TASKS_AT_ONCE
 from bayesuq.models.metalearn.evaluate import fit_noise, regression_metrics
-from bayesuq.models.metalearn.tasks import TEST_DIGITS, TRAIN_DIGITS
+from bayesuq.models.metalearn.tasks import TEST_DIGITS, TRAIN_DIGITS, shift_images
 from bayesuq.nn import mlp
 
 SMALL = mlp((1, 8, 8, 1))  # cheap to compile: the mechanics, not the statistics
@@ -234,6 +234,78 @@ def test_digits_fewshot_episodes():
         digits_fewshot("train", ways=21)
 
 
+def test_shift_images_moves_each_image_by_its_own_offset():
+    """A single lit pixel lands at its position plus the image's offset, inside the frame;
+    offsets cover {-1, 0, 1}^2 and pixels moved in from outside are zero."""
+    x = jnp.zeros((300, 64)).at[:, 3 * 8 + 4].set(1.0)  # pixel (row 3, column 4)
+    moved = np.asarray(shift_images(jax.random.PRNGKey(0), x, 1)).reshape(300, 8, 8)
+    assert np.all(moved.sum(axis=(1, 2)) == 1.0)
+    rows, cols = np.nonzero(moved)[1:]
+    assert set(zip(rows - 3, cols - 4, strict=True)) == {
+        (dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+    }
+    edge = jnp.ones((200, 64))
+    moved = np.asarray(shift_images(jax.random.PRNGKey(1), edge, 2)).reshape(200, 8, 8)
+    assert np.all(moved.sum(axis=(1, 2)) >= 36) and np.any(moved == 0.0)
+    np.testing.assert_array_equal(shift_images(jax.random.PRNGKey(2), edge, 0), edge)
+
+
+def test_digits_fewshot_shift_moves_the_queries_only():
+    """shift=0 draws the episodes it always drew; shift=1 draws the same classes and support
+    images and moves the query images (their pixel sums can only drop: zero fill)."""
+    plain = digits_fewshot("train", ways=5, shots=1, queries=4).sample(3, 20)
+    moved = digits_fewshot("train", ways=5, shots=1, queries=4, shift=1)
+    assert moved.info["shift"] == 1 and "shifted" in moved.name
+    again = digits_fewshot("train", ways=5, shots=1, queries=4, shift=0).sample(3, 20)
+    np.testing.assert_array_equal(again.query_x, plain.query_x)
+    ep = moved.draw(moved.data, jax.random.PRNGKey(3), 20)
+    key, _ = jax.random.split(jax.random.PRNGKey(3))
+    same = digits_fewshot("train", ways=5, shots=1, queries=4).draw(moved.data, key, 20)
+    np.testing.assert_array_equal(ep.support_x, same.support_x)
+    np.testing.assert_array_equal(ep.truth, same.truth)
+    assert not np.array_equal(ep.query_x, same.query_x)
+    assert np.all(np.asarray(ep.query_x).sum(-1) <= np.asarray(same.query_x).sum(-1) + 1e-5)
+    with pytest.raises(ValueError, match="shift must be at most 3"):
+        digits_fewshot("train", shift=4)
+
+
+def test_study_settings_give_each_method_its_fit_arguments():
+    """method_fit overrides the shared steps/learning rate per method; --steps (with_steps)
+    and smoke() give every method the same steps but keep the learning rates; an unknown
+    fit argument is refused."""
+    from bayesuq.models.metalearn.study import DIGITS, StudySettings
+
+    assert DIGITS.fit_arguments("maml") == {"steps": 2000, "meta_batch": 16, "learning_rate": 1e-3}
+    assert DIGITS.fit_arguments("niw_meta")["steps"] == 150
+    assert DIGITS.fit_arguments("niw_meta")["learning_rate"] == 5e-4
+    for settings in (DIGITS.with_steps(7), DIGITS.smoke()):
+        niw = settings.fit_arguments("niw_meta")
+        assert niw["steps"] == settings.fit_arguments("maml")["steps"] == settings.steps
+        assert niw["learning_rate"] == 5e-4
+    bad = StudySettings(method_fit={"maml": {"inner_steps": 3}})
+    with pytest.raises(ValueError, match="may set"):
+        bad.fit_arguments("maml")
+
+
+def test_pixels_and_cnn_embedding_uses_the_training_images_scale():
+    """feature_norm^2 is half the median squared distance between meta-training images, so
+    the CNN block's largest squared distance (2 r^2) is the pixels' median one."""
+    from bayesuq.models.metalearn.study import digits_embedding, pixel_feature_norm
+
+    train = digits_fewshot("train")
+    norm = pixel_feature_norm(train)
+    pools, counts = np.asarray(train.data["pools"]), np.asarray(train.data["counts"])
+    images = np.concatenate([pools[c, :n] for c, n in enumerate(counts)])
+    a, b = np.random.default_rng(5).integers(0, len(images), (2, 20000))
+    median = np.median(np.sum((images[a] - images[b]) ** 2, axis=1))
+    assert 2 * norm**2 == pytest.approx(median, rel=0.05)
+    net = digits_embedding("pixels_and_cnn", train)
+    assert net.name.startswith("inputs_and_features(cnn(8x8x1, channels 64-64")
+    assert digits_embedding("residual", train).name.startswith("residual")
+    with pytest.raises(ValueError, match="embedding must be one of"):
+        digits_embedding("vit", train)
+
+
 @pytest.mark.slow
 def test_nearest_centroid_is_near_the_spec_anchor():
     """Raw-pixel nearest centroid, 5-way 1-shot on meta-test digits: the spec's anchor is
@@ -299,20 +371,29 @@ def test_sine_line_niw_meta_against_maml(tmp_path):
     assert niw["nll_known_noise"] < maml["nll_known_noise"], table
 
 
-@pytest.mark.slow
-def test_digits_niw_meta_against_maml_and_the_floor():
-    """digits-fs 5-way 1-shot: NIW-Meta above the nearest-centroid floor, >= MAML, with an ECE
-    <= MAML's (the issue's claims; at this budget they do not hold, see docs)."""
+@pytest.fixture(scope="module")
+def digits_one_shot():
     from bayesuq.models.metalearn import DIGITS, digits_study
 
-    result = digits_study(DIGITS, progress=False)
-    table = result.summary.set_index("method")
+    return digits_study(DIGITS, progress=False).summary.set_index("method")
+
+
+@pytest.mark.slow
+def test_digits_niw_meta_above_the_floor_and_maml(digits_one_shot):
+    """digits-fs 5-way 1-shot (the study's settings, 600 test episodes): NIW-Meta's accuracy
+    above the raw-pixel nearest-centroid floor and >= MAML's (the issue's claims). Measured
+    (seed 0): 0.830 +- 0.007 against the floor's 0.795 +- 0.007; docs/metalearn.md."""
+    table = digits_one_shot
     assert table.loc["nearest_centroid", "accuracy"] == pytest.approx(0.80, abs=0.03)
     niw = table.loc["niw_meta"]
-    claims = (
-        niw["accuracy"] > table.loc["nearest_centroid", "accuracy"]
-        and niw["accuracy"] >= table.loc["maml", "accuracy"]
-        and niw["ece"] <= table.loc["maml", "ece"]
-    )
-    if not claims:
-        pytest.xfail(f"claims do not hold at this budget:\n{table}")
+    assert niw["accuracy"] > table.loc["nearest_centroid", "accuracy"], table
+    assert niw["accuracy"] >= table.loc["maml", "accuracy"], table
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="unmet: NIW-Meta is overconfident on new digits (docs)")
+def test_digits_niw_meta_ece_at_most_maml(digits_one_shot):
+    """The issue's calibration claim, ECE <= MAML's, does not hold (docs/metalearn.md); strict,
+    so a change that meets it fails here until the docs and this marker are updated."""
+    table = digits_one_shot
+    assert table.loc["niw_meta", "ece"] <= table.loc["maml", "ece"], table
