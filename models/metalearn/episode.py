@@ -74,6 +74,7 @@ class EpisodeConfig(NamedTuple):
     episode_data: str = "all"
     head: str = "linear"
     ways: int = 0
+    episodes_at_once: int = 0  # 0: a meta-batch in one vectorised call
 
 
 class GlobalParams(NamedTuple):
@@ -239,7 +240,11 @@ def meta_loss(
     likelihood: Likelihood,
     config: EpisodeConfig,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Mean of :func:`episode_objective` over a meta-batch (``vmap`` over episodes)."""
+    """Mean of :func:`episode_objective` over a meta-batch.
+
+    Vectorised over its episodes (``vmap``), or in groups of ``config.episodes_at_once``
+    run in sequence (``jax.lax.map``); each episode gets the same key either way.
+    """
     keys = jax.random.split(key, episodes.support_x.shape[0])
 
     def one(episode, k):
@@ -254,5 +259,11 @@ def meta_loss(
             config=config,
         )
 
-    values, parts = jax.vmap(one)(episodes._replace(truth=None), keys)
+    inputs = (episodes._replace(truth=None), keys)
+    if config.episodes_at_once:
+        values, parts = jax.lax.map(
+            lambda pair: one(*pair), inputs, batch_size=config.episodes_at_once
+        )
+    else:
+        values, parts = jax.vmap(one)(*inputs)
     return jnp.mean(values), jax.tree.map(jnp.mean, parts)

@@ -202,6 +202,13 @@ class NIWMeta:
         (surrogate on the support, data term on the query).
     vi_steps, vi_learning_rate, vi_draws
         The ``"vi"`` test rule's Adam steps, step size and Monte Carlo draws per step.
+    episodes_at_once
+        Episodes adapted in one vectorised call; the groups run one after another
+        (``jax.lax.map``). ``None`` (default): a training meta-batch at once, and
+        prediction in groups of :data:`PREDICT_TASKS_AT_ONCE`. A convolutional embedding
+        wants a small value on CPU: vectorised over episodes, each with its own weights, its
+        convolutions become grouped ones (slower), and the Gauss-Newton diagonals of every
+        episode of a group are held at once.
     head
         ``"linear"``: the network's outputs are the predictions; ``"prototype"``
         (classification): the network is an embedding and an episode's logits are
@@ -255,6 +262,7 @@ class NIWMeta:
         head: str = "linear",
         predictive_noise: str | float = "fit",
         calibration_tasks: int = CALIBRATION_EPISODES,
+        episodes_at_once: int | None = None,
     ):
         if not isinstance(network, Network):
             raise TypeError(
@@ -291,6 +299,11 @@ class NIWMeta:
             predictive_noise = check_positive("predictive_noise", predictive_noise)
         self.predictive_noise = predictive_noise
         self.calibration_tasks = check_int("calibration_tasks", calibration_tasks, minimum=2)
+        self.episodes_at_once = (
+            None
+            if episodes_at_once is None
+            else check_int("episodes_at_once", episodes_at_once, minimum=1)
+        )
         categorical = self.likelihood is None or self.likelihood.kind == "categorical"
         if self.head == "prototype" and not categorical:
             raise ValueError("head='prototype' needs a categorical likelihood")
@@ -326,6 +339,7 @@ class NIWMeta:
             episode_data=self.episode_data,
             head=self.head,
             ways=self.ways_,
+            episodes_at_once=self.episodes_at_once or 0,
         )
 
     def _prior(self) -> NIW:
@@ -365,6 +379,7 @@ class NIWMeta:
             "episode_data": self.episode_data,
             "head": self.head,
             "precision": self.precision,
+            "episodes_at_once": self.episodes_at_once or 0,
         }
 
     def _check_fitted(self) -> None:
@@ -551,7 +566,7 @@ class NIWMeta:
                 return jax.lax.map(
                     lambda task: one(params, *task),
                     (sx, sy, qx, keys),
-                    batch_size=PREDICT_TASKS_AT_ONCE,
+                    batch_size=config.episodes_at_once or PREDICT_TASKS_AT_ONCE,
                 )
 
             self._programs[key] = jax.jit(program)
