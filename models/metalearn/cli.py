@@ -65,8 +65,10 @@ def _cli_main(args: argparse.Namespace) -> int:
 
 
 def write_study(result, out: Path, benchmark: str) -> list[Path]:
-    """``summary.csv`` and the figures of a study under ``out``; returns the paths."""
+    """``summary.csv``, ``seconds.csv`` (each method's fit, calibration and prediction
+    wall time) and the figures of a study under ``out``; returns the paths."""
     import numpy as np
+    import pandas as pd
 
     from bayesuq.io import atomic_write
     from bayesuq.models.metalearn.plots import (
@@ -80,7 +82,11 @@ def write_study(result, out: Path, benchmark: str) -> list[Path]:
     summary_path = atomic_write(
         out / "summary.csv", lambda p: result.summary.to_csv(p, index=False)
     )
-    paths = [summary_path]
+    seconds = pd.DataFrame({"step": list(result.seconds), "seconds": list(result.seconds.values())})
+    paths = [
+        summary_path,
+        atomic_write(out / "seconds.csv", lambda p: seconds.to_csv(p, index=False)),
+    ]
     if benchmark == "sine":
         models = {k: result.models[k] for k in ("niw_meta", "maml")}
         noise = dict(zip(result.summary["method"], result.summary["noise"], strict=True))

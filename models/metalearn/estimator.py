@@ -31,7 +31,11 @@ from bayesuq.models.metalearn.episode import (
     meta_loss,
     surrogate_fit,
 )
-from bayesuq.models.metalearn.evaluate import CALIBRATION_EPISODES, calibrate_noise
+from bayesuq.models.metalearn.evaluate import (
+    CALIBRATION_EPISODES,
+    calibrate_noise,
+    scaled_logits,
+)
 from bayesuq.models.metalearn.heads import HEADS, episode_apply
 from bayesuq.models.metalearn.likelihood import Likelihood
 from bayesuq.models.metalearn.niw import NIW, niw_mode, sample_niw
@@ -223,6 +227,13 @@ class NIWMeta:
         likelihood's noise (the paper's predictive); a positive number sets it.
     calibration_tasks
         Episodes used by ``predictive_noise="fit"``.
+    logit_scale
+        Classification: the factor ``tau`` on every weight draw's logits in the predictive
+        ``mean_s softmax(tau f_s)`` (temperature scaling; 1 leaves the logits as they are).
+        Fitted on held-out classes with
+        :func:`~bayesuq.models.metalearn.evaluate.fit_logit_scale`; the digits study sets it
+        by cross-fitting (:func:`~bayesuq.models.metalearn.study.held_out_logit_scale`).
+        Applied after the compiled program, so changing it recompiles nothing.
 
     Attributes
     ----------
@@ -263,6 +274,7 @@ class NIWMeta:
         predictive_noise: str | float = "fit",
         calibration_tasks: int = CALIBRATION_EPISODES,
         episodes_at_once: int | None = None,
+        logit_scale: float = 1.0,
     ):
         if not isinstance(network, Network):
             raise TypeError(
@@ -304,6 +316,7 @@ class NIWMeta:
             if episodes_at_once is None
             else check_int("episodes_at_once", episodes_at_once, minimum=1)
         )
+        self.logit_scale = check_positive("logit_scale", logit_scale)
         categorical = self.likelihood is None or self.likelihood.kind == "categorical"
         if self.head == "prototype" and not categorical:
             raise ValueError("head='prototype' needs a categorical likelihood")
@@ -380,6 +393,7 @@ class NIWMeta:
             "head": self.head,
             "precision": self.precision,
             "episodes_at_once": self.episodes_at_once or 0,
+            "logit_scale": self.logit_scale,
         }
 
     def _check_fitted(self) -> None:
@@ -583,7 +597,8 @@ class NIWMeta:
     ) -> np.ndarray:
         """Network outputs at the query inputs for ``draws`` weight draws: ``(T, draws, Q, K)``.
 
-        The arrays behind :meth:`predict` (same arguments), for metrics over many tasks.
+        The arrays behind :meth:`predict` (same arguments), for metrics over many tasks;
+        classification logits are multiplied by ``logit_scale``.
         """
         self._check_fitted()
         draws = check_int("draws", draws, minimum=1)
@@ -599,7 +614,7 @@ class NIWMeta:
                 jnp.asarray(qx, float),
                 jax.random.PRNGKey(seed),
             )
-            return np.asarray(out)
+        return scaled_logits(np.asarray(out), self.likelihood, self.logit_scale)
 
     def predict(
         self,

@@ -22,6 +22,7 @@ import numpy as np
 
 from bayesuq.infer.arguments import check_int, check_positive
 from bayesuq.models.metalearn.estimator import check_episode_inputs
+from bayesuq.models.metalearn.evaluate import scaled_logits
 from bayesuq.models.metalearn.likelihood import Likelihood
 from bayesuq.models.metalearn.tasks import Episodes, TaskSampler
 from bayesuq.models.metalearn.training import meta_train
@@ -112,6 +113,9 @@ class MAML:
         Integer seed.
     precision
         ``None`` (``"float32"``) or ``"float32"``/``"float64"``.
+    logit_scale
+        Classification: the factor on the adapted logits (temperature scaling, as
+        :class:`~bayesuq.models.metalearn.estimator.NIWMeta`'s); 1 leaves them as they are.
     """
 
     def __init__(
@@ -123,10 +127,12 @@ class MAML:
         first_order: bool = False,
         seed: int = 0,
         precision: str | None = None,
+        logit_scale: float = 1.0,
     ):
         if not isinstance(network, Network):
             raise TypeError(f"network must be a bayesuq.nn.Network, got {type(network).__name__}")
         self.network = network
+        self.logit_scale = check_positive("logit_scale", logit_scale)
         self.inner_steps = check_int("inner_steps", inner_steps, minimum=0)
         self.inner_learning_rate = check_positive("inner_learning_rate", inner_learning_rate)
         self.first_order = bool(first_order)
@@ -199,7 +205,8 @@ class MAML:
         return self
 
     def predict_outputs(self, support_x: Any, support_y: Any, query_x: Any) -> np.ndarray:
-        """Network outputs at the query inputs after adaptation: ``(T, 1, Q, K)``."""
+        """Network outputs at the query inputs after adaptation: ``(T, 1, Q, K)``
+        (classification logits multiplied by ``logit_scale``)."""
         if self.params_ is None:
             raise RuntimeError("MAML is not fitted: call fit(tasks, ...) first")
         sx, sy, qx = check_episode_inputs(support_x, support_y, query_x, likelihood=self.likelihood)
@@ -230,4 +237,4 @@ class MAML:
                 jnp.asarray(sy, y_dtype),
                 jnp.asarray(qx, float),
             )
-            return np.asarray(out)
+        return scaled_logits(np.asarray(out), self.likelihood, self.logit_scale)

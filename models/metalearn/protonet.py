@@ -17,8 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bayesuq.infer.arguments import check_int
+from bayesuq.infer.arguments import check_int, check_positive
 from bayesuq.models.metalearn.estimator import check_episode_inputs
+from bayesuq.models.metalearn.evaluate import scaled_logits
 from bayesuq.models.metalearn.heads import episode_apply, prototype_logits
 from bayesuq.models.metalearn.likelihood import Likelihood
 from bayesuq.models.metalearn.tasks import Episodes, TaskSampler
@@ -44,14 +45,25 @@ class ProtoNet:
         The embedding network ``f`` (its output width is the embedding size).
     seed, precision
         Integer seed; ``None`` (``"float32"``) or ``"float32"``/``"float64"``.
+    logit_scale
+        The factor on the logits (temperature scaling, as
+        :class:`~bayesuq.models.metalearn.estimator.NIWMeta`'s); 1 leaves them as they are.
     """
 
     name = "protonet"
 
-    def __init__(self, network: Network, *, seed: int = 0, precision: str | None = None):
+    def __init__(
+        self,
+        network: Network,
+        *,
+        seed: int = 0,
+        precision: str | None = None,
+        logit_scale: float = 1.0,
+    ):
         if not isinstance(network, Network):
             raise TypeError(f"network must be a bayesuq.nn.Network, got {type(network).__name__}")
         self.network = network
+        self.logit_scale = check_positive("logit_scale", logit_scale)
         self.seed = check_int("seed", seed, minimum=0)
         self.precision = resolve_precision(precision, "float32")
         self.params_ = None
@@ -111,7 +123,7 @@ class ProtoNet:
         return self
 
     def predict_outputs(self, support_x: Any, support_y: Any, query_x: Any) -> np.ndarray:
-        """Logits ``-||f(x) - c_k||^2`` at the query inputs: ``(T, 1, Q, ways)``."""
+        """Logits ``-logit_scale * ||f(x) - c_k||^2`` at the query inputs: ``(T, 1, Q, ways)``."""
         if self.params_ is None:
             raise RuntimeError("ProtoNet is not fitted: call fit(tasks, ...) first")
         sx, sy, qx = check_episode_inputs(support_x, support_y, query_x, likelihood=self.likelihood)
@@ -124,14 +136,13 @@ class ProtoNet:
 
             self._programs[key] = jax.jit(jax.vmap(one, in_axes=(None, 0, 0, 0)))
         with computing_in(self.precision):
-            return np.asarray(
-                self._programs[key](
-                    self.params_,
-                    jnp.asarray(sx, float),
-                    jnp.asarray(sy, jnp.int32),
-                    jnp.asarray(qx, float),
-                )
+            out = self._programs[key](
+                self.params_,
+                jnp.asarray(sx, float),
+                jnp.asarray(sy, jnp.int32),
+                jnp.asarray(qx, float),
             )
+        return scaled_logits(np.asarray(out), self.likelihood, self.logit_scale)
 
 
 class NearestCentroid:

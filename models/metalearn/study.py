@@ -4,9 +4,11 @@
   same MLP 1-40-40-1 with the same number of meta-steps; test MSE (with its standard error
   over tasks), NLL and 90% interval coverage over held-out tasks.
 * :func:`digits_study` - digits-fs ``ways``-way ``shots``-shot classification: NIW-Meta and
-  ProtoNet on the same residual embedding (prototype classifiers), MAML and first-order MAML
+  ProtoNet on the same embedding (prototype classifiers), MAML and first-order MAML
   on the MLP 64-64-64-``ways``, and the raw-pixel nearest-centroid floor; accuracy with its
-  95% interval over test episodes, NLL and ECE (15 bins).
+  95% interval over test episodes, NLL and ECE (15 bins), the trained methods' logits
+  scaled by a factor fitted on held-out meta-training classes
+  (:func:`held_out_logit_scale`).
 
 Each returns a :class:`StudyResult`: the summary table (one row per ``method``), the raw
 network outputs of every method on the test episodes, the fitted models and timings.
@@ -25,6 +27,7 @@ from bayesuq.models.metalearn.estimator import NIWMeta
 from bayesuq.models.metalearn.evaluate import (
     calibrate_noise,
     classification_metrics,
+    fit_logit_scale,
     regression_metrics,
 )
 from bayesuq.models.metalearn.maml import MAML
@@ -38,6 +41,7 @@ from bayesuq.models.metalearn.tasks import (
 from bayesuq.nn import Network, cnn, inputs_and_features, mlp, residual_embedding
 
 __all__ = [
+    "CALIBRATIONS",
     "DIGITS",
     "DIGITS_EMBEDDINGS",
     "SINE",
@@ -45,9 +49,13 @@ __all__ = [
     "StudySettings",
     "digits_embedding",
     "digits_study",
+    "held_out_logit_scale",
     "pixel_feature_norm",
     "sine_study",
 ]
+
+
+CALIBRATIONS = ("none", "held_out_classes")
 
 
 @dataclass(frozen=True)
@@ -65,10 +73,20 @@ class StudySettings:
     method_fit: dict[str, dict[str, Any]] = field(default_factory=dict)
     shift: int = 0
     embedding: str = "residual"
+    calibration: str = "none"
+    validation_episodes: int = 300
+    niw_by_shots: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def niw_options(self, shots: int) -> dict[str, Any]:
+        """NIW-Meta's settings for ``shots``-shot episodes: ``niw`` with the entries of
+        ``niw_by_shots[shots]`` in their place."""
+        return {**self.niw, **self.niw_by_shots.get(shots, {})}
 
     def smoke(self) -> StudySettings:
         """A seconds-long version (for ``--smoke`` and the tests)."""
-        return replace(self.with_steps(20), meta_batch=4, test_episodes=20, draws=4)
+        return replace(
+            self.with_steps(20), meta_batch=4, test_episodes=20, validation_episodes=20, draws=4
+        )
 
     def with_steps(self, steps: int) -> StudySettings:
         """The same study with ``steps`` meta-steps and the study's ``meta_batch`` for every
@@ -113,6 +131,7 @@ DIGITS = StudySettings(
     steps=2000,
     shift=1,
     embedding="pixels_and_cnn",
+    calibration="held_out_classes",
     niw={
         "head": "prototype",
         "surrogate": "laplace",
@@ -121,6 +140,9 @@ DIGITS = StudySettings(
         "gamma0_init": 1e5,
         "test_rule": "train",
         "episode_data": "split",
+    },
+    niw_by_shots={
+        5: {"surrogate": "sgld", "sgld_steps": 3, "step_scale": 1e-6, "episodes_at_once": 4}
     },
     maml={"inner_steps": 5, "inner_learning_rate": 0.5},
     method_fit={
@@ -139,9 +161,17 @@ per point on the summed cross-entropy equals MAML's 0.5 on the mean), data term 
 query (``episode_data="split"``), a tight initial prior (``gamma0_init = 1e5``: weight
 draws of sd ~0.003; with ``1e3``, draws of sd ~0.03 are of the size of the CNN's
 weights, and the global mean embedding reached 0.727 after 150 steps, against 0.828) and
-the training rule at test time. MAML and first-order MAML: the
+the training rule at test time. At 5 shots NIW-Meta uses the paper's SGLD surrogate with
+its README values (3 steps, ``step_scale = 1e-6``) and adapts 4 episodes at a time: the
+Gauss-Newton diagonal of a prototype head back-propagates every one of the
+``ways x shots`` logit rows of the support through the whole support set, so its cost grows
+with the square of the shots (a 5-shot meta-step took 183 s against 11 s with SGLD, both
+measured while sharing the two cores). MAML and first-order MAML: the
 MLP 64-64-64-5 with 5 inner steps of 0.5, 2000 meta-steps at 1e-3 (a CNN meta-step of
-second-order MAML takes 4.4 s, so 2000 of them would take 2.5 hours)."""
+second-order MAML takes 4.4 s, so 2000 of them would take 2.5 hours). The four trained
+methods' logits are scaled by a factor fitted on held-out classes
+(``calibration="held_out_classes"``, :func:`held_out_logit_scale`); the floor fits its
+own temperature."""
 
 
 @dataclass
@@ -156,11 +186,8 @@ class StudyResult:
     settings: StudySettings
 
 
-def _fit(model, tasks, settings: StudySettings, progress: bool, seconds: dict, name: str):
-    start = time.perf_counter()
-    model.fit(tasks, **settings.fit_arguments(name), progress=progress)
-    seconds[f"{name}_fit"] = time.perf_counter() - start
-    return model
+def _predict_options(name: str, settings: StudySettings) -> dict[str, Any]:
+    return {"draws": settings.draws} if name == "niw_meta" else {}
 
 
 def _run_methods(
@@ -172,11 +199,14 @@ def _run_methods(
     metrics,
     methods=None,
     train_for=None,
+    calibrate=None,
 ):
     """Fit every method on ``train``, predict the ``test`` episodes, score with ``metrics``.
 
-    ``methods``: the names to run (default: all of ``models``); ``train_for``: a method's
-    own training tasks, in place of ``train``.
+    ``models``: a fresh model of each method by name (a mapping of zero-argument
+    builders); ``methods``: the names to run (default: all); ``train_for``: a method's own
+    training tasks, in place of ``train``; ``calibrate(name, build)``: the logit scale of a
+    fitted method (``None`` for one that is not scaled), set before it predicts.
     """
     import pandas as pd
 
@@ -184,18 +214,29 @@ def _run_methods(
         unknown = sorted(set(methods) - set(models))
         if unknown:
             raise ValueError(f"methods must be among {sorted(models)}, got {unknown}")
-        models = {name: model for name, model in models.items() if name in methods}
+        models = {name: build for name, build in models.items() if name in methods}
     seconds: dict[str, float] = {}
-    outputs, rows = {}, []
-    for name, model in models.items():
-        _fit(model, (train_for or {}).get(name, train), settings, progress, seconds, name)
+    outputs, rows, fitted = {}, [], {}
+    for name, build in models.items():
+        model = build()
         start = time.perf_counter()
-        draws = {"draws": settings.draws} if name == "niw_meta" else {}
-        out = model.predict_outputs(test.support_x, test.support_y, test.query_x, **draws)
+        tasks = (train_for or {}).get(name, train)
+        model.fit(tasks, **settings.fit_arguments(name), progress=progress)
+        seconds[f"{name}_fit"] = time.perf_counter() - start
+        if calibrate is not None:
+            start = time.perf_counter()
+            scale = calibrate(name, build)
+            if scale is not None:
+                model.logit_scale = scale
+                seconds[f"{name}_calibration"] = time.perf_counter() - start
+        start = time.perf_counter()
+        out = model.predict_outputs(
+            test.support_x, test.support_y, test.query_x, **_predict_options(name, settings)
+        )
         seconds[f"{name}_predict"] = time.perf_counter() - start
-        outputs[name] = out
+        outputs[name], fitted[name] = out, model
         rows.append({"method": name, **metrics(model, out)})
-    return StudyResult(pd.DataFrame(rows), test, outputs, models, seconds, settings)
+    return StudyResult(pd.DataFrame(rows), test, outputs, fitted, seconds, settings)
 
 
 def predictive_noise(model, train: TaskSampler, settings: StudySettings) -> float:
@@ -231,11 +272,15 @@ def sine_study(
     test = sine_line_tasks(shots=shots, queries=100).sample(
         settings.seed + 1000, settings.test_episodes
     )
+    if settings.calibration != "none":
+        raise ValueError("calibration applies to classification (digits_study) only")
     net = mlp((1, 40, 40, 1))
     models = {
-        "niw_meta": NIWMeta(net, seed=settings.seed, **settings.niw),
-        "maml": MAML(net, seed=settings.seed, **settings.maml),
-        "maml_first_order": MAML(net, seed=settings.seed, first_order=True, **settings.maml),
+        "niw_meta": lambda: NIWMeta(net, seed=settings.seed, **settings.niw_options(shots)),
+        "maml": lambda: MAML(net, seed=settings.seed, **settings.maml),
+        "maml_first_order": lambda: MAML(
+            net, seed=settings.seed, first_order=True, **settings.maml
+        ),
     }
 
     def metrics(model, out):
@@ -283,6 +328,47 @@ def digits_embedding(kind: str, tasks: TaskSampler) -> Network:
     return inputs_and_features(features, feature_norm=pixel_feature_norm(tasks))
 
 
+def held_out_logit_scale(
+    build,
+    name: str,
+    settings: StudySettings,
+    *,
+    ways: int = 5,
+    shots: int = 1,
+    progress: bool = False,
+) -> float:
+    """A method's logit scale for new classes, cross-fitted on held-out training classes.
+
+    A fresh model from ``build()`` meta-trains as the study's ``name`` does (same
+    settings, seed and augmentation) on the 15 classes of
+    ``digits_fewshot("train_without_validation")``; the factor ``tau`` that maximises its
+    predictive likelihood on ``settings.validation_episodes`` episodes of the 5 held-out
+    classes (``digits_fewshot("validation")``, seed ``settings.seed + 3``) is
+    :func:`~bayesuq.models.metalearn.evaluate.fit_logit_scale`'s. The study's model,
+    trained on all 20 classes, then predicts with that ``tau``: the factor is chosen on
+    classes the copy never saw, and the final fit uses every class (as a hyperparameter
+    chosen on a validation split is then used for a refit on train plus validation).
+    The test classes are never used. Needs ``ways <= 5``. (In the digits study the copy
+    shares the study's embedding, whose one scalar ``r`` (:func:`pixel_feature_norm`) is
+    computed from the images of all 20 classes.)
+    """
+    train = digits_fewshot(
+        "train_without_validation", ways=ways, shots=shots, queries=15, shift=settings.shift
+    )
+    validation = digits_fewshot("validation", ways=ways, shots=shots, queries=15).sample(
+        settings.seed + 3, settings.validation_episodes
+    )
+    model = build()
+    model.fit(train, **settings.fit_arguments(name), progress=progress)
+    outputs = model.predict_outputs(
+        validation.support_x,
+        validation.support_y,
+        validation.query_x,
+        **_predict_options(name, settings),
+    )
+    return fit_logit_scale(outputs, validation.query_y)
+
+
 def digits_study(
     settings: StudySettings = DIGITS,
     *,
@@ -293,9 +379,12 @@ def digits_study(
 ) -> StudyResult:
     """digits-fs ``ways``-way ``shots``-shot: NIW-Meta, MAML, FOMAML, ProtoNet, nearest centroid.
 
-    Summary columns: ``method``, ``accuracy``, ``accuracy_ci95`` (fractions), ``nll``, ``ece``.
+    Summary columns: ``method``, ``accuracy``, ``accuracy_ci95`` (fractions), ``nll``,
+    ``ece``; with ``settings.calibration="held_out_classes"`` also ``logit_scale`` (1 for
+    the floor, which fits its own temperature) and ``nll_uncalibrated``,
+    ``ece_uncalibrated`` (the logits as trained).
     """
-
+    check_choice("calibration", settings.calibration, CALIBRATIONS)
     train = digits_fewshot("train", ways=ways, shots=shots, queries=15, shift=settings.shift)
     # The floor learns only a temperature; fitted on shifted queries it would be set for
     # harder episodes than the test's, so it sees the episodes as they are.
@@ -305,21 +394,46 @@ def digits_study(
     )
     net = mlp((64, 64, 64, ways))
     embedding = digits_embedding(settings.embedding, train)
-    niw_net = embedding if settings.niw.get("head") == "prototype" else net
+    niw = settings.niw_options(shots)
+    niw_net = embedding if niw.get("head") == "prototype" else net
     models = {
-        "niw_meta": NIWMeta(niw_net, seed=settings.seed, **settings.niw),
-        "maml": MAML(net, seed=settings.seed, **settings.maml),
-        "maml_first_order": MAML(net, seed=settings.seed, first_order=True, **settings.maml),
-        "protonet": ProtoNet(embedding, seed=settings.seed),
-        "nearest_centroid": NearestCentroid(seed=settings.seed),
+        "niw_meta": lambda: NIWMeta(niw_net, seed=settings.seed, **niw),
+        "maml": lambda: MAML(net, seed=settings.seed, **settings.maml),
+        "maml_first_order": lambda: MAML(
+            net, seed=settings.seed, first_order=True, **settings.maml
+        ),
+        "protonet": lambda: ProtoNet(embedding, seed=settings.seed),
+        "nearest_centroid": lambda: NearestCentroid(seed=settings.seed),
     }
+
+    def calibrate(name, build):
+        if settings.calibration == "none" or name == "nearest_centroid":
+            return None
+        return held_out_logit_scale(
+            build, name, settings, ways=ways, shots=shots, progress=progress
+        )
+
+    def metrics(model, out):
+        row = classification_metrics(out, test.query_y)
+        if settings.calibration == "none":
+            return row
+        scale = float(getattr(model, "logit_scale", 1.0))
+        raw = classification_metrics(np.asarray(out) / scale, test.query_y)
+        return {
+            **row,
+            "logit_scale": scale,
+            "nll_uncalibrated": raw["nll"],
+            "ece_uncalibrated": raw["ece"],
+        }
+
     return _run_methods(
         models,
         train,
         test,
         settings,
         progress,
-        lambda model, out: classification_metrics(out, test.query_y),
+        metrics,
         methods,
         train_for={"nearest_centroid": plain},
+        calibrate=calibrate,
     )

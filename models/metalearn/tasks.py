@@ -31,8 +31,15 @@ from bayesuq.models.metalearn.likelihood import Likelihood
 TRAIN_DIGITS = (0, 1, 2, 3, 6)
 TEST_DIGITS = (4, 5, 7, 8, 9)
 ROTATIONS = (0, 1, 2, 3)  # multiples of 90 degrees
+VALIDATION_CLASSES = ("0@90", "1@180", "2@270", "3@0", "6@90")
+"""digits-fs validation classes: one rotation of each meta-training digit, held out from
+``split="train_without_validation"`` so that a calibration fitted on them sees classes its
+model never trained on."""
+DIGITS_SPLITS = ("train", "test", "validation", "train_without_validation")
 
 __all__ = [
+    "DIGITS_SPLITS",
+    "VALIDATION_CLASSES",
     "Episodes",
     "TaskSampler",
     "digits_fewshot",
@@ -281,8 +288,11 @@ def linear_gaussian_network(dim: int):
 
 
 # ---------------------------------------------------------------- digits few-shot
-def _digit_pools(digits: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Images of each (digit, rotation) class, padded: ``(C, M, 64)``, counts ``(C,)``."""
+def _digit_pools(
+    digits: tuple[int, ...], keep: Callable[[str], bool] = lambda name: True
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Images of each (digit, rotation) class whose name ``keep`` accepts, padded:
+    ``(C, M, 64)``, counts ``(C,)`` and the names (``"digit@degrees"``)."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -291,8 +301,10 @@ def _digit_pools(digits: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, list[
     for digit in digits:
         base = images[bunch.target == digit]
         for rot in ROTATIONS:
-            pools.append(np.rot90(base, k=rot, axes=(1, 2)).reshape(len(base), 64))
-            names.append(f"{digit}@{90 * rot}")
+            name = f"{digit}@{90 * rot}"
+            if keep(name):
+                pools.append(np.rot90(base, k=rot, axes=(1, 2)).reshape(len(base), 64))
+                names.append(name)
     counts = np.array([len(p) for p in pools])
     padded = np.zeros((len(pools), counts.max(), 64))
     for c, pool in enumerate(pools):
@@ -356,13 +368,16 @@ def digits_fewshot(
     The 1797 8x8 images (pixels scaled to [0, 1]) of ten digits, each rotated by 0, 90, 180
     and 270 degrees, give 40 classes (digit x rotation). ``split="train"`` uses the digits
     {0, 1, 2, 3, 6} (20 classes), ``split="test"`` the digits {4, 5, 7, 8, 9} (20 classes),
-    so 6 and 9 never share a split. An episode draws ``ways`` distinct classes and, in each,
+    so 6 and 9 never share a split. The meta-training classes also split in two for
+    calibration: ``"validation"`` holds the 5 classes of :data:`VALIDATION_CLASSES` (one
+    rotation of each training digit) and ``"train_without_validation"`` the other 15. An
+    episode draws ``ways`` distinct classes and, in each,
     ``shots + queries`` distinct images; labels are ``0..ways-1`` in the random class order.
 
     Parameters
     ----------
     split
-        ``"train"`` or ``"test"``.
+        ``"train"``, ``"test"``, ``"validation"`` or ``"train_without_validation"``.
     ways, shots, queries
         Classes per episode, support and query images per class.
     shift
@@ -378,15 +393,20 @@ def digits_fewshot(
         Unlimited generator; inputs ``(T, ways * shots, 64)``, labels ``(T, ways * shots)``;
         ``truth`` holds the classes drawn; ``info["classes"]`` their names.
     """
-    check_choice("split", split, ("train", "test"))
+    check_choice("split", split, DIGITS_SPLITS)
     ways = check_int("ways", ways, minimum=2)
     shots = check_int("shots", shots, minimum=1)
     queries = check_int("queries", queries, minimum=1)
     shift = check_int("shift", shift, minimum=0)
     if shift > 3:
         raise ValueError(f"shift must be at most 3 pixels of the 8x8 images, got {shift}")
-    digits = TRAIN_DIGITS if split == "train" else TEST_DIGITS
-    pools, counts, names = _digit_pools(digits)
+    digits = TEST_DIGITS if split == "test" else TRAIN_DIGITS
+    if split == "validation":
+        pools, counts, names = _digit_pools(digits, lambda name: name in VALIDATION_CLASSES)
+    elif split == "train_without_validation":
+        pools, counts, names = _digit_pools(digits, lambda name: name not in VALIDATION_CLASSES)
+    else:
+        pools, counts, names = _digit_pools(digits)
     if ways > len(names):
         raise ValueError(f"ways must be <= {len(names)} classes in a split, got {ways}")
     if shots + queries > counts.min():
