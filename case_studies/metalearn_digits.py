@@ -27,8 +27,9 @@
 # Run: `bayesuq metalearn digits --shots 1 --out DIR`, or
 # `python case_studies/metalearn_digits.py [--smoke] [--out DIR]`.
 #
-# In the documentation this study is shown but not executed (eight networks are trained;
-# about an hour on two CPU cores, most of it NIW-Meta on the CNN). Its full-run tables and
+# In the documentation this study is shown but not executed (sixteen networks are trained,
+# each with its calibration copy: about an hour and a half on two CPU cores, most of it
+# NIW-Meta on the CNN). Its full-run tables and
 # figures are in the meta-learning guide (`docs/metalearn.md`); the smoke run is tested
 # with `pytest -m slow`.
 
