@@ -138,11 +138,33 @@ def _compile_lowered(lowered: jax.stages.Lowered, *, storable: bool) -> jax.stag
     if not storable:
         return lowered.compile()
     options = _STORABLE_CPU_OPTIONS if jax.default_backend() == "cpu" else None
+    _strip_locations(lowered)
     # Compiled afresh, never taken from JAX's persistent cache: an XLA:CPU executable read
     # from that cache and serialised again can miss kernels when another process loads it
     # ("Function ... fusion not found"). The stored executable replaces that cache entry.
     with _persistent_cache_bypassed():
         return lowered.compile(compiler_options=options)
+
+
+def _strip_locations(lowered: jax.stages.Lowered) -> None:
+    """Drop the source locations of a lowered program before it is compiled for storage.
+
+    Every HLO instruction carries its JAX name stack and Python source line as metadata: a
+    fifth of a stored NUTS executable, which a later process parses again when it loads
+    the program (eight schools' chunk program: 1.10 MB to 0.82 MB, load 0.094 s to 0.081
+    s). The computation is unchanged; only error messages and profiles of the stored
+    program lose the line numbers. Left as is where JAX's lowering is not the expected one.
+    """
+    module = getattr(getattr(lowered, "_lowering", None), "_hlo", None)
+    if module is None:
+        return
+    try:
+        from jax._src.lib.mlir import passmanager
+
+        with module.context:
+            passmanager.PassManager.parse("builtin.module(strip-debuginfo)").run(module.operation)
+    except Exception:  # another MLIR binding: compile with the locations
+        return
 
 
 _BYPASS_LOCK = threading.Lock()

@@ -8,6 +8,7 @@ everything is assembled by the results front door, :func:`bayesuq.infer.results.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -39,6 +40,41 @@ def _constant_dims(key: str, value: np.ndarray, data: PreparedData, sites: Model
         else:
             dims.append(f"{key}_dim_{axis}")
     return dims
+
+
+def _without_dim_clashes(
+    constant: dict[str, np.ndarray], dims: dict[str, Any]
+) -> dict[str, np.ndarray]:
+    """``constant`` with no entry named like a dim of another entry (xarray refuses both).
+
+    The usual case is a plate named after its size, ``numpyro.plate("J", J)`` with ``J``
+    passed as data: the scalar ``J`` is then the size of dim ``J`` and is left out. Any
+    other entry named like a dim is kept as ``<name>_value``, with a warning.
+    """
+    used = {dim for key, names in dims.items() if key in constant for dim in names}
+    kept = {}
+    for key, value in constant.items():
+        if key not in used or list(dims.get(key, ())) == [key]:
+            kept[key] = value
+            continue
+        sizes = {
+            constant[other].shape[axis]
+            for other, names in dims.items()
+            if other in constant
+            for axis, dim in enumerate(names)
+            if dim == key and axis < constant[other].ndim
+        }
+        if value.ndim == 0 and sizes == {value.item()}:
+            continue  # the size of dim ``key``, which the data group keeps
+        renamed = f"{key}_value"
+        warnings.warn(
+            f"data entry {key!r} has the name of a dim of other data entries; it is stored "
+            f"in constant_data as {renamed!r}",
+            stacklevel=3,
+        )
+        kept[renamed] = value
+        dims[renamed] = dims.get(key, ())
+    return kept
 
 
 def compute_log_likelihood(
@@ -82,6 +118,7 @@ def fit_result(
             continue
         constant[key] = np.asarray(value)
         dims.setdefault(key, _constant_dims(key, constant[key], data, sites))
+    constant = _without_dim_clashes(constant, dims)
     return inference_data(
         inference=inference,
         seed=seed,

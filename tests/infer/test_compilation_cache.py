@@ -111,6 +111,29 @@ def test_a_first_fit_traces_the_model_four_times(program_store):
     assert len(calls) == 1
 
 
+def test_stored_programs_carry_no_source_locations(program_store):
+    """Stored executables are compiled without JAX's name stacks and Python source lines.
+
+    They were a fifth of a stored NUTS program, parsed again by every process that loads
+    it. Fails if a JAX release changes the lowering so that they are no longer stripped.
+    """
+
+    def located(y):
+        mu = numpyro.sample("mu", dist.Normal(0.0, 3.0))
+        with numpyro.plate("obs", y.shape[0]):
+            numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+
+    programs.PROGRAMS.clear()
+    options = dict(chains=2, draws=10, warmup=10, progress=False, chain_method="vectorized")
+    bayesuq.nuts(located, {"y": np.arange(4.0)}, seed=0, **options)
+    stored = sorted(program_store.glob("*.xla"))
+    assert [p.name.split("-")[-1] for p in stored] == ["chunk.xla", "init.xla"]
+    for path in stored:
+        payload = path.read_bytes()
+        assert b"/while/body/" not in payload  # name stacks of the loop bodies
+        assert os.path.basename(__file__).encode() not in payload  # the model's source file
+
+
 def test_observed_values_computed_in_the_model_come_from_the_traced_program():
     """``obs=`` of an expression: the value is evaluated with the abstract trace's program,
     one compiled call and no eager run of the model; a value that depends on parameters

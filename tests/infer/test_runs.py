@@ -141,6 +141,38 @@ def test_pandas_columns_name_event_dims():
     assert idata.constant_data["x"].dims == ("obs", "feature")
 
 
+def plate_named_like_its_size(J, K, sigma, y=None):
+    mu = numpyro.sample("mu", dist.Normal(0.0, 5.0))
+    numpyro.sample("unused", dist.Normal(0.0, 1.0).expand([K]).to_event(1))
+    with numpyro.plate("J", J):
+        numpyro.sample("y", dist.Normal(mu, sigma), obs=y)
+
+
+def test_data_named_like_a_plate_does_not_lose_the_fit():
+    """``numpyro.plate("J", J)``: the scalar ``J`` is the dim's size, not a clash (seed 0).
+
+    A data entry named like a dim, with another value, is kept under ``<name>_value``.
+    """
+    data = {"J": 8, "K": 2, "sigma": np.full(8, 2.0), "y": np.linspace(-1.0, 1.0, 8)}
+    idata = bayesuq.nuts(plate_named_like_its_size, data, seed=0, **FAST)
+    assert idata.constant_data["sigma"].dims == ("J",)
+    assert idata.constant_data.sizes["J"] == 8
+    assert "J" not in idata.constant_data.data_vars
+    assert int(idata.constant_data["K"]) == 2
+    # the analytic posterior mean of mu (prior N(0, 25), known sd 2): ybar = 0
+    assert abs(float(idata.posterior["mu"].mean())) < 0.3
+
+    data["J"] = np.array([1.0, 2.0])  # an array called J: not the size of dim J
+
+    def model(J, K, sigma, y=None):
+        plate_named_like_its_size(8, K, sigma, y)
+        numpyro.deterministic("J_sum", J.sum())
+
+    with pytest.warns(UserWarning, match="stored in constant_data as 'J_value'"):
+        idata = bayesuq.nuts(model, data, seed=0, **FAST)
+    np.testing.assert_array_equal(idata.constant_data["J_value"].values, [1.0, 2.0])
+
+
 def test_user_dims_and_coords_override():
     idata = bayesuq.nuts(
         regression,
