@@ -593,12 +593,12 @@ def imports_table(rows: Mapping[tuple[str, str], Mapping], names: Sequence[str])
         stan_imports, imports = _imports_s(stan), _imports_s(warm)
         if stan_imports is None or imports is None:
             continue
-        plain = safe_ratio(
-            _ess_per(warm, "total_s"), safe_ratio(stan["min_ess"], stan["warm_total_s"])
-        )
-        counted = safe_ratio(
-            safe_ratio(warm["min_ess"], warm["total_s"] + imports),
-            safe_ratio(stan["min_ess"], stan["warm_total_s"] + stan_imports),
+        plain, counted = (
+            safe_ratio(
+                safe_ratio(warm["min_ess"], warm["total_s"] + extra),
+                safe_ratio(stan["min_ess"], stan["warm_total_s"] + stan_extra),
+            )
+            for extra, stan_extra in ((0.0, 0.0), (imports, stan_imports))
         )
         ratios.append((plain, counted))
         body.append([name, fmt(stan_imports), fmt(imports), fmt(plain), fmt(counted)])

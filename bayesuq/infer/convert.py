@@ -44,37 +44,36 @@ def _constant_dims(key: str, value: np.ndarray, data: PreparedData, sites: Model
 
 def _without_dim_clashes(
     constant: dict[str, np.ndarray], dims: dict[str, Any]
-) -> dict[str, np.ndarray]:
-    """``constant`` with no entry named like a dim of another entry (xarray refuses both).
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """``constant`` and ``dims`` with no data entry named like a dim of another (xarray
+    refuses both).
 
     The usual case is a plate named after its size, ``numpyro.plate("J", J)`` with ``J``
     passed as data: the scalar ``J`` is then the size of dim ``J`` and is left out. Any
     other entry named like a dim is kept as ``<name>_value``, with a warning.
     """
-    used = {dim for key, names in dims.items() if key in constant for dim in names}
-    kept = {}
+    sizes = {
+        dim: size
+        for key, names in dims.items()
+        if key in constant
+        for dim, size in zip(names, constant[key].shape, strict=False)
+    }
+    kept, dims = {}, dict(dims)
     for key, value in constant.items():
-        if key not in used or list(dims.get(key, ())) == [key]:
+        if key not in sizes or list(dims.get(key, ())) == [key]:
             kept[key] = value
-            continue
-        sizes = {
-            constant[other].shape[axis]
-            for other, names in dims.items()
-            if other in constant
-            for axis, dim in enumerate(names)
-            if dim == key and axis < constant[other].ndim
-        }
-        if value.ndim == 0 and sizes == {value.item()}:
+        elif value.ndim == 0 and value.item() == sizes[key]:
             continue  # the size of dim ``key``, which the data group keeps
-        renamed = f"{key}_value"
-        warnings.warn(
-            f"data entry {key!r} has the name of a dim of other data entries; it is stored "
-            f"in constant_data as {renamed!r}",
-            stacklevel=3,
-        )
-        kept[renamed] = value
-        dims[renamed] = dims.get(key, ())
-    return kept
+        else:
+            renamed = f"{key}_value"
+            warnings.warn(
+                f"data entry {key!r} has the name of a dim of other data entries; it is "
+                f"stored in constant_data as {renamed!r}",
+                stacklevel=3,
+            )
+            kept[renamed] = value
+            dims[renamed] = dims.get(key, ())
+    return kept, dims
 
 
 def compute_log_likelihood(
@@ -118,7 +117,7 @@ def fit_result(
             continue
         constant[key] = np.asarray(value)
         dims.setdefault(key, _constant_dims(key, constant[key], data, sites))
-    constant = _without_dim_clashes(constant, dims)
+    constant, dims = _without_dim_clashes(constant, dims)
     return inference_data(
         inference=inference,
         seed=seed,
